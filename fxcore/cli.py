@@ -1,0 +1,134 @@
+"""The ``fx`` command line. Exit codes: 0 success, 2 bad usage or config, 1 failure in a run."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fxcore import __version__
+from fxcore.errors import FxError
+
+#: job modules that contribute commands (``COMMANDS``) and a demo (``run_demo``)
+JOBS: tuple[str, ...] = ("explore", "mds", "label")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fx")
+def cli() -> None:
+    """fxcore: generative validation of image classifiers.
+
+    explore finds failing subdomains, mds finds maximally different samples, label labels test
+    inputs to a target accuracy with the least manual effort.
+    """
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins_cmd(as_json: bool) -> None:
+    """List installed plugins, their components by kind, and load errors."""
+    from fxcore.plugins import Registry
+
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        registry = Registry.load()
+    rows = [r.as_dict() for r in registry.records]
+    if as_json:
+        click.echo(json.dumps({"plugins": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="fxcore plugins")
+    for col in ("plugin", "distribution", "version", "status", "components / error"):
+        table.add_column(col)
+    for r in rows:
+        comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(r["components"].items()))
+        detail = r["error"] or comps or "-"
+        table.add_row(r["name"], r["distribution"], r["version"], r["status"], detail)
+    Console(width=max(100, Console().width)).print(table)
+
+
+def _job_module(job: str, part: str) -> Any | None:
+    """``fxcore.<job>.<part>`` or ``None`` when that job is not part of this install yet."""
+    name = f"fxcore.{job}.{part}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name in (name, f"fxcore.{job}"):
+            return None
+        raise
+
+
+@cli.command("demo")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("fx-demo"), show_default=True,
+              help="folder for the demo runs (each job in a subfolder)")
+@click.option("--only", multiple=True, type=click.Choice(JOBS), help="run only these jobs")
+def demo_cmd(out: Path, only: tuple[str, ...]) -> None:
+    """Run the embedded default of every job on real data, CPU only, no downloads."""
+    ran = 0
+    for job in JOBS:
+        if only and job not in only:
+            continue
+        module = _job_module(job, "demo")
+        if module is None:
+            continue
+        click.echo(f"== {job} ==")
+        lines = module.run_demo(out / job)
+        for line in lines:
+            click.echo(f"  {line}")
+        ran += 1
+    if ran == 0:
+        raise click.UsageError("no job demo is available in this install")
+    click.echo(f"demo results are in {out.resolve()}")
+
+
+def _add_job_commands() -> None:
+    for job in JOBS:
+        module = _job_module(job, "cli")
+        for command in getattr(module, "COMMANDS", []) if module else []:
+            cli.add_command(command)
+
+
+_add_job_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``fx``: user errors print one line and exit 2 (config) or 1 (run)."""
+    try:
+        cli.main(args=argv, prog_name="fx", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("fx: aborted", err=True)
+        return 1
+    except FxError as exc:
+        click.echo(f"fx: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("fx: interrupted; resume with --resume", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line unless debugging
+        if os.environ.get("FXCORE_DEBUG"):
+            traceback.print_exc()
+        else:
+            click.echo(f"fx: internal error: {type(exc).__name__}: {exc} "
+                       "(set FXCORE_DEBUG=1 for the traceback)", err=True)
+        return 1
+    return 0
+
+
+def run() -> None:  # pragma: no cover - console script
+    sys.exit(main())
+
+

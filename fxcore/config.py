@@ -1,0 +1,93 @@
+"""Load and validate job configs (TOML, YAML or JSON).
+
+Every problem becomes one :class:`~fxcore.errors.ConfigError` whose message names the file and
+the field path (``config.toml: generator.params.steps: Input should be greater than 0``).
+Nothing is written before a config has passed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomllib
+from pydantic import ValidationError
+
+from fxcore.errors import ConfigError
+from fxcore.plugins import Registry, default_registry, format_validation_error
+from fxcore.schemas import ComponentSpec, JobConfig
+
+C = TypeVar("C", bound=JobConfig)
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML / YAML / JSON file into a dict; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif suffix in {".yaml", ".yml"}:
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"{path}: unknown config format {suffix!r} (use .toml, .yaml, .json)")
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - parser errors of three libraries
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table of keys")
+    return data
+
+
+def validate_config(
+    data: dict[str, Any], model: type[C], registry: Registry | None = None, source: str = ""
+) -> C:
+    """Validate ``data`` as ``model``, then check each component exists and its params."""
+    where = f"{source}: " if source else ""
+    try:
+        config = model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(where + format_validation_error(exc)) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ConfigError(f"{where}{exc}") from None
+    check_components(config, registry or default_registry(), where)
+    return config
+
+
+def check_components(config: JobConfig, registry: Registry, where: str = "") -> None:
+    """Every component named by ``config`` is installed and accepts its params."""
+    for field, kind in type(config).component_fields.items():
+        value = getattr(config, field)
+        specs: list[tuple[str, ComponentSpec]]
+        if value is None:
+            continue
+        if isinstance(value, list):
+            specs = [(f"{field}.{i}", s) for i, s in enumerate(value)]
+        else:
+            specs = [(field, value)]
+        for path, spec in specs:
+            try:
+                registry.validate_params(kind, spec, where=path)
+            except ConfigError as exc:
+                msg = str(exc)
+                if not msg.startswith(path):
+                    msg = f"{path}.name: {msg}"
+                raise ConfigError(where + msg) from None
+
+
+def load_config(path: str | Path, model: type[C], registry: Registry | None = None) -> C:
+    """Read and validate a job config file."""
+    return validate_config(read_mapping(path), model, registry, source=str(path))

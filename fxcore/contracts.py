@@ -1,0 +1,171 @@
+"""Component contracts: what a plugin's component must offer, one Protocol per kind.
+
+Images cross boundaries as float tensors ``(N, C, H, W)`` in ``[0, 1]`` on the component's
+device. ``C`` is 3 for colour images; grey images may use ``C = 1`` and say so through the
+component's ``channels`` attribute (consumers repeat the channel where they need 3).
+Probabilities are ``(N, n_classes)`` tensors (classifiers) or ``(M, N, n_classes)`` arrays
+(M classifiers stacked, for divergences and labellers).
+
+The contracts are ``typing.Protocol`` classes: a component needs no fxcore base class, only the
+methods below. ``runtime_checkable`` lets the kernel check the methods exist when it builds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from fxcore.schemas import EvaluationDomain, Subdomain
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Renders images of a subdomain.
+
+    ``generate(prompt, attributes, n, seed)``: ``n`` images ``(n, C, H, W)`` in ``[0, 1]``; the
+    same ``(prompt, attributes, n, seed)`` gives the same images, and image ``i`` of a call with
+    seed ``s`` can be regenerated alone (plugins document how, e.g. ``seed + i``).
+    """
+
+    channels: int
+
+    def generate(
+        self, prompt: str, attributes: dict[str, str], n: int, seed: int
+    ) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class LatentGenerator(Protocol):
+    """A generator with an explicit latent space, used by ``mds`` (GeValDi).
+
+    ``decode(z, condition)`` must be differentiable in ``z``; ``log_prior(z)`` returns
+    ``log p(z)`` per row (up to a constant). ``conditions`` lists the valid conditions (class
+    names) or is ``None`` for an unconditional generator.
+    """
+
+    latent_dim: int
+    channels: int
+    conditions: Sequence[str] | None
+
+    def sample_latent(self, n: int, seed: int) -> torch.Tensor: ...
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Maps images to class probabilities.
+
+    ``classes``: the names of the output columns. ``predict_proba(images) -> (N, C)``.
+    ``differentiable``: ``True`` when gradients flow from the probabilities to the images
+    (required by ``mds``). Optional methods, detected with ``hasattr``:
+    ``fit(images, labels)`` (fine-tuning, used by ``label``) and ``features(images) -> (N, D)``.
+    """
+
+    classes: Sequence[str]
+    differentiable: bool
+
+    def predict_proba(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Filter(Protocol):
+    """Drops generated images that do not show their subdomain.
+
+    ``keep(images, subdomain, domain) -> (mask, scores)``: a boolean ``(N,)`` tensor of images to
+    keep and a float ``(N,)`` tensor of the scores behind the decision.
+    """
+
+    def keep(
+        self, images: torch.Tensor, subdomain: Subdomain, domain: EvaluationDomain
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@dataclass
+class Observations:
+    """What a selector knows: evaluated subdomain rows and their accuracies (in order)."""
+
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@runtime_checkable
+class Selector(Protocol):
+    """Decides which subdomain(s) to evaluate next (the BO paper, Algorithm 1).
+
+    ``setup(space, seed)`` is called once before the first proposal with the
+    :class:`fxcore.domain.SubdomainSpace`. ``propose(observed, candidates, k)`` returns up to
+    ``k`` distinct rows taken from ``candidates`` (the rows not evaluated yet). A selector must be
+    deterministic given its seed and the sequence of calls: a resumed run replays the calls with
+    the recorded observations to rebuild the selector's state.
+    """
+
+    def setup(self, space: Any, seed: int) -> None: ...
+
+    def propose(self, observed: Observations, candidates: np.ndarray, k: int) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Divergence(Protocol):
+    """Disagreement of M predictive distributions: ``(M, N, C) -> (N,)``, differentiable.
+
+    Input rows are probabilities (they sum to 1); implementations clamp before taking logs.
+    """
+
+    def __call__(self, probs: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class LabelPolicy(Protocol):
+    """A fitted labelling policy (OPAL): which items to auto-label, and with which label."""
+
+    status: str
+    gap: float
+    seconds: float
+    message: str
+
+    def decide(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``probs (M, N, C)`` -> ``(auto (N,) bool, labels (N,) int)``; label -1 where manual."""
+        ...
+
+
+@runtime_checkable
+class Labeller(Protocol):
+    """Fits a policy on an optimisation set: ``fit(probs (M, N, C), truth (N,), α)``."""
+
+    def fit(self, probs: np.ndarray, truth: np.ndarray, target_accuracy: float) -> LabelPolicy: ...
+
+
+@runtime_checkable
+class Annotator(Protocol):
+    """Answers "ask a person": ``annotate(item_ids, suggestions) -> labels``.
+
+    ``suggestions`` is ``(len(item_ids), M)`` classifier predictions shown to the person (or
+    ``None``). Returns one class index per item, or ``None`` for items not answered yet (a file
+    round trip answers later; the run can then be resumed).
+    """
+
+    def annotate(
+        self, item_ids: Sequence[str], suggestions: np.ndarray | None = None
+    ) -> list[int | None]: ...
+
+
+#: kind -> the Protocol its components follow
+CONTRACTS: dict[str, type] = {
+    "generator": Generator,
+    "filter": Filter,
+    "classifier": Classifier,
+    "selector": Selector,
+    "divergence": Divergence,
+    "labeller": Labeller,
+    "annotator": Annotator,
+}

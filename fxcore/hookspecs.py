@@ -1,0 +1,143 @@
+"""Hook specifications: one registration hook per component kind.
+
+A plugin module implements any of these with ``@fxcore.hookimpl`` and calls ``register`` once per
+component it provides::
+
+    import fxcore
+
+    @fxcore.hookimpl
+    def fxcore_register_selectors(register):
+        register("my-selector", MySelector, MySelectorParams)
+
+``register(name, factory, params_model=None)``:
+
+- ``name``: lower-case identifier (letters, digits, ``-``, ``_``, ``.``), unique within the plugin.
+  Users refer to it as ``name`` or ``plugin/name``.
+- ``factory``: a callable ``factory(**params) -> component``; a class is the usual choice.
+- ``params_model``: a pydantic model of the factory's keyword arguments (``extra="forbid"``), or
+  ``None`` when the factory takes none. Config errors then name the exact field.
+
+The component returned by ``factory`` must follow the matching contract in
+:mod:`fxcore.contracts`. Every hook is called once per plugin; an exception in a hook, or a wrong
+argument to ``register``, disables that plugin only and is reported by ``fx plugins``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import pluggy
+from pydantic import BaseModel
+
+from fxcore import PROJECT_NAME
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+class Register(Protocol):
+    """The ``register`` callable handed to every registration hook."""
+
+    def __call__(
+        self, name: str, factory: Callable[..., Any], params_model: type[BaseModel] | None = None
+    ) -> None: ...
+
+
+@hookspec
+def fxcore_register_generators(register: Register) -> None:
+    """Register image generators (contract :class:`fxcore.contracts.Generator`, or
+    :class:`fxcore.contracts.LatentGenerator` for ``mds``).
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_generators(register):
+            register("sd21", StableDiffusionGenerator, SD21Params)
+    """
+
+
+@hookspec
+def fxcore_register_filters(register: Register) -> None:
+    """Register image filters (contract :class:`fxcore.contracts.Filter`).
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_filters(register):
+            register("clip", ClipPromptFilter, ClipFilterParams)
+    """
+
+
+@hookspec
+def fxcore_register_classifiers(register: Register) -> None:
+    """Register image classifiers (contract :class:`fxcore.contracts.Classifier`).
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_classifiers(register):
+            register("timm", TimmClassifier, TimmParams)
+    """
+
+
+@hookspec
+def fxcore_register_selectors(register: Register) -> None:
+    """Register subdomain selectors (contract :class:`fxcore.contracts.Selector`).
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_selectors(register):
+            register("random", RandomSelector)
+    """
+
+
+@hookspec
+def fxcore_register_divergences(register: Register) -> None:
+    """Register divergences over M predictive distributions (contract
+    :class:`fxcore.contracts.Divergence`).
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_divergences(register):
+            register("js", JensenShannon)
+    """
+
+
+@hookspec
+def fxcore_register_labellers(register: Register) -> None:
+    """Register labellers (contract :class:`fxcore.contracts.Labeller`).
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_labellers(register):
+            register("opal-milp", OpalMilpLabeller, OpalMilpParams)
+    """
+
+
+@hookspec
+def fxcore_register_annotators(register: Register) -> None:
+    """Register annotators, who answer "ask a person" (contract
+    :class:`fxcore.contracts.Annotator`).
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_annotators(register):
+            register("simulate", GroundTruthAnnotator)
+    """
+
+
+#: component kind -> name of its registration hook
+HOOK_BY_KIND: dict[str, str] = {
+    "generator": "fxcore_register_generators",
+    "filter": "fxcore_register_filters",
+    "classifier": "fxcore_register_classifiers",
+    "selector": "fxcore_register_selectors",
+    "divergence": "fxcore_register_divergences",
+    "labeller": "fxcore_register_labellers",
+    "annotator": "fxcore_register_annotators",
+}
+KINDS: tuple[str, ...] = tuple(HOOK_BY_KIND)

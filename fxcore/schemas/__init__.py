@@ -1,0 +1,25 @@
+"""pydantic schemas for everything that crosses a boundary or is written to disk."""
+
+from fxcore.schemas.common import (
+    Attribute,
+    ComponentSpec,
+    Evaluation,
+    EvaluationDomain,
+    JobConfig,
+    Strict,
+    Subdomain,
+    subdomain_id,
+)
+from fxcore.schemas.explore import ExploreConfig
+
+__all__ = [
+    "Attribute",
+    "ComponentSpec",
+    "Evaluation",
+    "ExploreConfig",
+    "EvaluationDomain",
+    "JobConfig",
+    "Strict",
+    "Subdomain",
+    "subdomain_id",
+]
