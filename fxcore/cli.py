@@ -16,8 +16,10 @@ import click
 from fxcore import __version__
 from fxcore.errors import FxError
 
-#: job modules that contribute commands (``COMMANDS``) and a demo (``run_demo``)
+#: jobs with a demo (``fxcore.<job>.demo.run_demo``), in the order ``fx demo`` runs them
 JOBS: tuple[str, ...] = ("explore", "mds", "label")
+#: packages whose ``cli`` module contributes commands (``COMMANDS``) to ``fx``
+COMMAND_PACKAGES: tuple[str, ...] = ("explore", "bench", "mds", "label")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,7 +93,7 @@ def demo_cmd(out: Path, only: tuple[str, ...]) -> None:
 
 
 def _add_job_commands() -> None:
-    for job in JOBS:
+    for job in COMMAND_PACKAGES:
         module = _job_module(job, "cli")
         for command in getattr(module, "COMMANDS", []) if module else []:
             cli.add_command(command)
