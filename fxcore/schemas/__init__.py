@@ -11,6 +11,7 @@ from fxcore.schemas.common import (
     subdomain_id,
 )
 from fxcore.schemas.explore import ExploreConfig
+from fxcore.schemas.mds import MdsConfig
 
 __all__ = [
     "Attribute",
@@ -19,6 +20,7 @@ __all__ = [
     "ExploreConfig",
     "EvaluationDomain",
     "JobConfig",
+    "MdsConfig",
     "Strict",
     "Subdomain",
     "subdomain_id",

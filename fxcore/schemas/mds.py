@@ -1,0 +1,77 @@
+"""Config of the ``mds`` job (GeValDi, Algorithm 1) and of its ensemble study (appendix F)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from fxcore.schemas.common import ComponentSpec, JobConfig, Strict
+
+
+class EnsembleConfig(Strict):
+    """``fx mds-ensemble``: the classifiers of the run form a bagging ensemble (mean probability).
+
+    ``test_data`` names the real test set: ``"module:function"`` returning ``(images, labels)``
+    (``images (N, C, H, W)`` in [0, 1], ``labels (N,)`` class indices), called with
+    ``test_data_args`` as keyword arguments, or the path of an ``.npz`` file with the arrays
+    ``images`` and ``labels``.
+    """
+
+    test_data: str = Field(description="'module:function' or a .npz path with images, labels")
+    test_data_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    test_size: int = Field(2000, gt=0, description="first N test images used")
+    eps_grid: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0],
+        min_length=1,
+        description="DBSCAN eps values tried on the standardised MDS latents",
+    )
+    min_samples: int = Field(5, gt=0, description="DBSCAN min_samples")
+    examples_per_cluster: int = Field(8, gt=0)
+
+
+class MdsConfig(JobConfig):
+    """``fx mds CONFIG``: latents whose images make ``classifiers`` disagree most.
+
+    Maximises ``D[{p_m(y | g(z, c))}_m] + λ · log p(z)`` over ``z`` by gradient ascent from
+    ``starts`` initial latents, processed ``chunk`` at a time (each chunk is one batch optimised
+    together and recorded as one unit, so a resumed run skips finished chunks).
+    """
+
+    component_fields: ClassVar[dict[str, str]] = {
+        "generator": "generator",
+        "classifiers": "classifier",
+        "divergence": "divergence",
+    }
+
+    generator: ComponentSpec
+    classifiers: list[ComponentSpec] = Field(
+        min_length=2, description="M >= 2 differentiable classifiers with the same classes"
+    )
+    divergence: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="js"))
+    conditions: list[str] | None = Field(
+        None,
+        description="conditions of a class-conditional generator, cycled over the starts; "
+        "default: all of the generator's conditions",
+    )
+    starts: int = Field(64, gt=0, description="B: number of starting latents")
+    chunk: int = Field(64, gt=0, description="starts optimised together in one batch")
+    steps: int = Field(200, ge=1, description="T: gradient steps per start")
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(0.05, gt=0, description="learning rate")
+    prior_weight: float = Field(0.01, ge=0, description="λ, weight of log p(z)")
+    record_every: int = Field(10, gt=0, description="record every this many steps (and the last)")
+    top_n: int = Field(3, gt=0, description="n of each classifier's recorded top-n predictions")
+    hierarchy: str = Field(
+        "auto",
+        description="class hierarchy for the set distance: 'auto', 'imagenet', 'flat' or the "
+        "path of a JSON tree",
+    )
+    show: int = Field(16, gt=0, description="samples in the before/after image grid")
+    ensemble: EnsembleConfig | None = None
+
+    @model_validator(mode="after")
+    def _chunk_at_most_starts(self) -> MdsConfig:
+        if self.chunk > self.starts:
+            object.__setattr__(self, "chunk", self.starts)
+        return self
