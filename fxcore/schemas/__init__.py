@@ -11,6 +11,7 @@ from fxcore.schemas.common import (
     subdomain_id,
 )
 from fxcore.schemas.explore import ExploreConfig
+from fxcore.schemas.label import LabelConfig
 from fxcore.schemas.mds import MdsConfig
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ExploreConfig",
     "EvaluationDomain",
     "JobConfig",
+    "LabelConfig",
     "MdsConfig",
     "Strict",
     "Subdomain",

@@ -1,0 +1,94 @@
+"""Config of the ``label`` job (OPAL, Algorithms 1 and 4)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from fxcore.schemas.common import ComponentSpec, JobConfig, Strict
+
+_LOADER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class LabelData(Strict):
+    """Where the items to label come from.
+
+    Either ``loader = "module:function"`` (called with ``params``; it returns an object with
+    ``images (N, C, H, W)``, ``labels (N,)`` and ``classes``, or the tuple ``(images, labels[,
+    classes])``), or ``path`` to an ``.npz`` file with ``images``, optional ``labels`` and
+    ``classes``. ``labels`` are the ground truth, used only by the ``simulate`` annotator and for
+    scoring. ``limit`` keeps a random subset of that many items (seeded by the run's seed).
+    """
+
+    loader: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    path: Path | None = None
+    limit: int | None = Field(None, gt=0)
+
+    @field_validator("loader")
+    @classmethod
+    def _loader_form(cls, v: str | None) -> str | None:
+        if v is not None and not _LOADER.match(v):
+            raise ValueError(f"{v!r} is not of the form 'package.module:function'")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LabelData:
+        if (self.loader is None) == (self.path is None):
+            raise ValueError("give exactly one of data.loader and data.path")
+        return self
+
+
+class SplitConfig(Strict):
+    """OPAL step 1: cluster the items, draw a fraction ``h`` equally from each cluster, split it
+    into a fine-tuning set and an optimisation set of size ``m = min(max_optimisation, h·N/2)``.
+
+    ``method = "kmeans-pca"`` (default; OPAL's replication code: k-means on a 2-D PCA of the
+    items' representation) or ``"dbscan"`` (the paper's text; DBSCAN on the same 2-D PCA).
+    ``representation``: ``"classifier"`` uses the first classifier's ``features`` (pixels when
+    none offers features), ``"pixels"`` the flattened images.
+    """
+
+    fraction: float = Field(0.25, gt=0, lt=1, description="h: fraction of the items a person labels")
+    method: Literal["kmeans-pca", "dbscan"] = "kmeans-pca"
+    n_clusters: int = Field(10, gt=0, description="k of k-means")
+    eps: float | None = Field(None, gt=0, description="DBSCAN radius (default: from k-distances)")
+    min_samples: int = Field(5, gt=0, description="DBSCAN core-point neighbours")
+    max_optimisation: int = Field(1000, gt=0, description="cap of m (the paper: 1000)")
+    representation: Literal["classifier", "pixels"] = "classifier"
+
+
+class ActiveConfig(Strict):
+    """OPAL-AL (Algorithm 4): at most ``beta`` manual labels per round, each round refits the
+    labeller with the newly labelled items moved into the optimisation set.
+
+    ``pick``: which queued items a round asks about, ``"random"`` or ``"uncertain"`` (lowest
+    mean confidence first).
+    """
+
+    beta: int = Field(gt=0, description="manual labels per round")
+    pick: Literal["random", "uncertain"] = "random"
+    max_rounds: int = Field(1000, gt=0)
+
+
+class LabelConfig(JobConfig):
+    """``fx label CONFIG``: label ``data`` to ``target_accuracy`` with the least manual effort."""
+
+    component_fields: ClassVar[dict[str, str]] = {
+        "classifiers": "classifier",
+        "labeller": "labeller",
+        "annotator": "annotator",
+    }
+
+    data: LabelData
+    classifiers: list[ComponentSpec] = Field(min_length=1)
+    labeller: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="opal-milp"))
+    annotator: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="simulate"))
+    target_accuracy: float = Field(gt=0, le=1, description="α: required labelling accuracy")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    active: ActiveConfig | None = None
+    finetune: bool = Field(True, description="fit each classifier on the fine-tuning set")
+    batch_size: int = Field(256, gt=0, description="images per predict_proba call")
