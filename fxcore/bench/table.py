@@ -1,0 +1,235 @@
+"""Replay tables: one row per subdomain, its attribute values and a measured target.
+
+A table is a CSV file. Attribute columns are the non-numeric columns (an unnamed index column,
+as written by pandas, is ignored); the target column is given (default ``accuracy``); other
+numeric columns are carried along unused. A non-numeric column with a single value (the paper's
+``category = dog``) is a constant of the table, not an attribute.
+
+The rows need not form a full product of the attribute values: the combinations that are absent
+become the domain's ``invalid`` rules (the shortest partial assignments that match no row), so the
+table's rows are exactly the subdomains of a :class:`~fxcore.domain.SubdomainSpace`, and the
+targets are held in that space's row order.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from fxcore.domain import SubdomainSpace
+from fxcore.errors import ConfigError
+from fxcore.schemas import EvaluationDomain
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INDEX_NAMES = {"", "unnamed: 0", "index"}
+#: largest attribute product a table may span (the invalid rules are derived over it)
+MAX_GRID = 1_000_000
+
+
+@dataclass
+class Table:
+    """A replay table: domain, space and the target of every subdomain (space row order)."""
+
+    name: str
+    path: Path
+    target_name: str
+    domain: EvaluationDomain
+    space: SubdomainSpace
+    targets: np.ndarray
+    constants: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.targets)
+
+
+def benchmark_dir() -> Path:
+    """Folder of the tables shipped with fxcore (``fxcore/data/benchmarks``)."""
+    return Path(str(resources.files("fxcore") / "data" / "benchmarks"))
+
+
+def list_tables() -> dict[str, Path]:
+    """Named benchmark tables: ``lecoz2024-dog`` -> path of ``lecoz2024_dog.csv``."""
+    return {p.stem.replace("_", "-"): p for p in sorted(benchmark_dir().glob("*.csv"))}
+
+
+def resolve_table(spec: str | Path) -> tuple[str, Path]:
+    """A path to a CSV file, or the name of a shipped table; returns ``(name, path)``."""
+    named = list_tables()
+    key = str(spec)
+    if key in named:
+        return key, named[key]
+    path = Path(spec)
+    if path.suffix.lower() != ".csv" and not path.exists():
+        known = ", ".join(named) or "none"
+        raise ConfigError(f"table {key!r}: no such file and no shipped table of that name "
+                          f"(shipped: {known})")
+    return path.stem, path
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_table(spec: str | Path, target: str = "accuracy") -> Table:
+    """Read and validate a table; every problem is a one-line :class:`ConfigError`."""
+    name, path = resolve_table(spec)
+    where = f"table {str(path)!r}"
+    if not path.is_file():
+        raise ConfigError(f"{where}: file not found")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{where}: cannot be read as CSV ({exc})") from None
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise ConfigError(f"{where}: empty file (expected a header and rows)")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    if not body:
+        raise ConfigError(f"{where}: no rows below the header")
+    for i, r in enumerate(body, start=2):
+        if len(r) != len(header):
+            raise ConfigError(f"{where}: line {i} has {len(r)} cells, the header {len(header)}")
+    if target not in header:
+        raise ConfigError(f"{where}: no target column {target!r} (columns: {', '.join(header)})")
+    columns = {h: [r[j].strip() for r in body] for j, h in enumerate(header)}
+    y = _targets(columns[target], where, target)
+    attrs, constants = _attribute_columns(header, columns, target, where)
+    domain = _domain(name, attrs, columns, constants)
+    space = SubdomainSpace(domain)
+    order = _space_rows(space, attrs, columns, where)
+    targets = np.empty(len(space), dtype=np.float64)
+    targets[order] = y
+    return Table(name, path, target, domain, space, targets, constants)
+
+
+def _targets(cells: list[str], where: str, target: str) -> np.ndarray:
+    bad = [(i, c) for i, c in enumerate(cells, start=2) if not _is_number(c)]
+    if bad:
+        i, c = bad[0]
+        raise ConfigError(f"{where}: target column {target!r} is not numeric "
+                          f"(line {i}: {c!r})")
+    y = np.array([float(c) for c in cells])
+    nan = np.flatnonzero(~np.isfinite(y))
+    if len(nan):
+        raise ConfigError(f"{where}: target column {target!r} has {len(nan)} missing/NaN values "
+                          f"(first at line {nan[0] + 2})")
+    return y
+
+
+def _attribute_columns(
+    header: list[str], columns: dict[str, list[str]], target: str, where: str
+) -> tuple[list[str], dict[str, str]]:
+    attrs: list[str] = []
+    constants: dict[str, str] = {}
+    for j, h in enumerate(header):
+        if h == target or (j == 0 and h.lower() in _INDEX_NAMES):
+            continue
+        cells = columns[h]
+        if all(_is_number(c) for c in cells):
+            continue
+        if not h:
+            raise ConfigError(f"{where}: column {j + 1} has no name")
+        if not _IDENT.match(h):
+            raise ConfigError(f"{where}: attribute column {h!r} must be an identifier "
+                              "(letters, digits, _)")
+        if any(not c for c in cells):
+            raise ConfigError(f"{where}: attribute column {h!r} has empty cells")
+        if len(set(cells)) == 1:
+            constants[h] = cells[0]
+        else:
+            attrs.append(h)
+    if len(attrs) < 2:
+        found = ", ".join(attrs) or "none"
+        raise ConfigError(f"{where}: needs at least 2 attribute (non-numeric, non-constant) "
+                          f"columns, found {len(attrs)} ({found})")
+    return attrs, constants
+
+
+def _domain(
+    name: str, attrs: list[str], columns: dict[str, list[str]], constants: dict[str, str]
+) -> EvaluationDomain:
+    values = {a: list(dict.fromkeys(columns[a])) for a in attrs}
+    grid = math.prod(len(v) for v in values.values())
+    if grid > MAX_GRID:
+        raise ConfigError(f"table {name!r}: the attributes span {grid} combinations "
+                          f"(at most {MAX_GRID} supported)")
+    present = {tuple(values[a].index(v) for a, v in zip(attrs, combo, strict=True))
+               for combo in zip(*(columns[a] for a in attrs), strict=True)}
+    true_class = constants.get("category") or constants.get("class") or name
+    template = "{true_class}: " + ", ".join(f"{a}={{{a}}}" for a in attrs)
+    return EvaluationDomain(
+        name=name,
+        attributes=[{"name": a, "values": values[a]} for a in attrs],  # type: ignore[misc]
+        invalid=invalid_rules(attrs, values, present),  # type: ignore[arg-type]
+        prompt_template=template,
+        true_class=true_class,
+    )
+
+
+def invalid_rules(
+    attrs: list[str], values: dict[str, list[str]], present: set[tuple[int, ...]]
+) -> list[dict[str, str]]:
+    """Shortest partial assignments that match no present combination and, together, exclude
+    every absent one (a partial assignment longer than needed is skipped when a shorter rule
+    already implies it)."""
+    sizes = [len(values[a]) for a in attrs]
+    absent = math.prod(sizes) - len(present)
+    rules: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    covered: set[tuple[int, ...]] = set()
+    for s in range(1, len(attrs) + 1):
+        if len(covered) == absent:
+            break
+        for subset in itertools.combinations(range(len(attrs)), s):
+            seen = {tuple(p[j] for j in subset) for p in present}
+            for proj in itertools.product(*(range(sizes[j]) for j in subset)):
+                if proj in seen or _implied(rules, subset, proj):
+                    continue
+                rules.append((subset, proj))
+                free = [range(sizes[j]) if j not in subset else [proj[subset.index(j)]]
+                        for j in range(len(attrs))]
+                covered.update(itertools.product(*free))
+    return [{attrs[j]: values[attrs[j]][v] for j, v in zip(sub, proj, strict=True)}
+            for sub, proj in rules]
+
+
+def _implied(rules: list[tuple[tuple[int, ...], tuple[int, ...]]], subset: tuple[int, ...],
+             proj: tuple[int, ...]) -> bool:
+    assign = dict(zip(subset, proj, strict=True))
+    return any(all(assign.get(j) == v for j, v in zip(sub, p, strict=True)) for sub, p in rules)
+
+
+def _space_rows(
+    space: SubdomainSpace, attrs: list[str], columns: dict[str, list[str]], where: str
+) -> np.ndarray:
+    """Space row of every table row; duplicated combinations are an error."""
+    attr_values = [a.values for a in space.attributes]
+    codes = np.array([[vals.index(c) for vals, c in zip(attr_values, combo, strict=True)]
+                      for combo in zip(*(columns[a] for a in attrs), strict=True)])
+    sizes = np.array([len(v) for v in attr_values])
+    strides = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]])
+    table_keys = codes @ strides
+    uniq, counts = np.unique(table_keys, return_counts=True)
+    if (counts > 1).any():
+        first = int(np.flatnonzero(table_keys == uniq[counts > 1][0])[1])
+        combo = {a: columns[a][first] for a in attrs}
+        raise ConfigError(f"{where}: duplicate attribute combination {combo} "
+                          f"(line {first + 2} repeats an earlier row)")
+    space_keys = space.codes @ strides
+    order = np.argsort(space_keys)
+    pos = np.searchsorted(space_keys[order], table_keys)
+    if len(space) != len(table_keys) or not np.array_equal(space_keys[order][pos], table_keys):
+        raise ConfigError(f"{where}: the derived invalid combinations do not match the rows")
+    return order[pos]
