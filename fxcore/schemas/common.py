@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import string
@@ -51,6 +52,10 @@ class EvaluationDomain(Strict):
     kept) or as a list of ``{name, values}``. Each entry of ``invalid`` is a partial assignment
     ``{time = "night", weather = "sunny"}``; a value may also be a list meaning "any of these".
     A subdomain matching every key of one entry is invalid.
+
+    ``true_class`` is the label every image of the domain should get (``"dog"``), or a template
+    naming attributes (``"{digit}"``) when the label varies with the subdomain; read it with
+    :meth:`true_class_of`. ``prompt_template`` may use ``{true_class}`` and any attribute.
     """
 
     name: str = "domain"
@@ -86,14 +91,60 @@ class EvaluationDomain(Strict):
         unknown = sorted(fields - set(values) - {"true_class"})
         if unknown:
             raise ValueError(f"prompt_template uses unknown placeholders {unknown}")
+        unknown = sorted(set(_placeholders(self.true_class, "true_class")) - set(values))
+        if unknown:
+            raise ValueError(
+                f"true_class uses unknown placeholders {unknown} (it may name attributes only)"
+            )
         return self
 
     @property
     def attribute_names(self) -> list[str]:
         return [a.name for a in self.attributes]
 
+    @property
+    def true_class_attributes(self) -> list[str]:
+        """Attributes named by a templated ``true_class`` (empty for a fixed label)."""
+        return _placeholders(self.true_class, "true_class")
+
+    def true_class_of(self, values: dict[str, str]) -> str:
+        """The true label of the subdomain with these ``values`` (``"{digit}"`` -> ``"7"``)."""
+        if not self.true_class_attributes:
+            return self.true_class
+        return self.true_class.format(**values)
+
+    def true_classes(self) -> list[str]:
+        """Every label ``true_class_of`` can return, in attribute-value order (before rules)."""
+        names = self.true_class_attributes
+        if not names:
+            return [self.true_class]
+        by_name = {a.name: a.values for a in self.attributes}
+        labels: list[str] = []
+        for combo in itertools.product(*(by_name[n] for n in names)):
+            label = self.true_class.format(**dict(zip(names, combo, strict=True)))
+            if label not in labels:
+                labels.append(label)
+        return labels
+
     def prompt(self, values: dict[str, str]) -> str:
-        return self.prompt_template.format(true_class=self.true_class, **values)
+        return self.prompt_template.format(true_class=self.true_class_of(values), **values)
+
+
+def _placeholders(template: str, field: str) -> list[str]:
+    """Named ``{placeholders}`` of a format string, in order; positional or malformed ones raise."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"{field} {template!r} is not a valid template: {exc}") from None
+    names: list[str] = []
+    for _, name, spec, conv in parsed:
+        if name is None:
+            continue
+        if not name or not _NAME.match(name) or spec or conv:
+            raise ValueError(f"{field} {template!r}: placeholder {{{name}}} must be a bare name")
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def subdomain_id(values: dict[str, str]) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fxcore.schemas.common import ComponentSpec, EvaluationDomain, JobConfig
+
+#: a member of a class group: a class name, a class index or ``"wordnet:<id>"``
+GroupMember = int | str
 
 
 class ExploreConfig(JobConfig):
@@ -24,13 +27,63 @@ class ExploreConfig(JobConfig):
     classifier: ComponentSpec
     filter: ComponentSpec | None = None
     selector: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="random"))
-    true_classes: list[str] | None = Field(
+    true_classes: list[GroupMember] | dict[str, list[GroupMember]] | None = Field(
         None,
-        description="classifier classes whose summed probability is the true class "
-        "(class grouping, e.g. the 119 ImageNet dogs); default [domain.true_class]",
+        description="class grouping: the classifier classes whose summed probability is the "
+        "true class (e.g. ['wordnet:n02084071'] for the ImageNet dogs), or, when "
+        "domain.true_class is a template, a mapping label -> classes; a label without an entry "
+        "is the classifier class of that name",
     )
-    budget: int = Field(100, gt=0, description="number of subdomains to evaluate")
+    decision: Literal["argmax", "vs_rest"] = Field(
+        "argmax",
+        description="argmax: correct when the true group's summed probability beats every other "
+        "group and ungrouped class; vs_rest: the paper's P(true group) > 0.5",
+    )
+    budget: int | None = Field(100, gt=0, description="number of subdomains to evaluate")
+    budget_seconds: float | None = Field(
+        None, gt=0, description="stop once the evaluations have used this many seconds"
+    )
     batch_size: int = Field(1, gt=0, description="subdomains proposed per selector call (k)")
     images_per_subdomain: int = Field(10, gt=0, description="images kept by the filter")
     max_attempts: int = Field(3, gt=0, description="generation rounds before giving up")
     confidence_level: float = Field(0.95, gt=0, lt=1, description="of the accuracy interval")
+    interval: Literal["clopper-pearson", "wilson"] = Field(
+        "clopper-pearson", description="binomial interval of each subdomain's accuracy"
+    )
+    save_images: int = Field(
+        8, ge=0, description="kept images saved per subdomain for the report (0: none)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ExploreConfig:
+        if self.budget is None and self.budget_seconds is None:
+            raise ValueError("set budget (subdomains) or budget_seconds (or both)")
+        groups = self.true_classes
+        templated = bool(self.domain.true_class_attributes)
+        if isinstance(groups, list):
+            if templated:
+                raise ValueError(
+                    "true_classes: domain.true_class is a template, so true_classes must be a "
+                    "mapping label -> classes"
+                )
+            if not groups:
+                raise ValueError("true_classes: the group is empty")
+        elif isinstance(groups, dict):
+            labels = set(self.domain.true_classes())
+            for label, members in groups.items():
+                if label not in labels:
+                    known = ", ".join(sorted(labels)[:10])
+                    raise ValueError(
+                        f"true_classes.{label}: not a true class of the domain ({known})"
+                    )
+                if not members:
+                    raise ValueError(f"true_classes.{label}: the group is empty")
+        return self
+
+    def group_members(self) -> dict[str, list[GroupMember]]:
+        """``true_classes`` as a mapping label -> members (the list form names the one label)."""
+        if self.true_classes is None:
+            return {}
+        if isinstance(self.true_classes, list):
+            return {self.domain.true_class: list(self.true_classes)}
+        return {k: list(v) for k, v in self.true_classes.items()}

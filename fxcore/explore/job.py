@@ -1,0 +1,117 @@
+"""Running an explore job: config -> components (through the registry) -> run store -> loop.
+
+Everything that can be wrong with a config (schema, components, params, class grouping, an
+occupied ``--out``) is found before the run directory is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fxcore.config import load_config
+from fxcore.errors import ConfigError, FxError, RunError
+from fxcore.explore.loop import ExploreResult, make_grouping, run_explore, store_order
+from fxcore.plugins import Registry, default_registry
+from fxcore.schemas import ExploreConfig
+from fxcore.store import RunStore
+
+JOB = "explore"
+
+
+@dataclass
+class Components:
+    """The components of one run, built from the config's specs."""
+
+    generator: Any
+    classifier: Any
+    filter: Any
+    selector: Any
+
+
+def build_components(config: ExploreConfig, registry: Registry | None = None) -> Components:
+    """Build each component named by ``config`` (errors name the config field)."""
+    reg = registry or default_registry()
+
+    def make(kind: str, field: str) -> Any:
+        spec = getattr(config, field)
+        if spec is None:
+            return None
+        try:
+            return reg.create(kind, spec, where=field)
+        except FxError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's factory failed
+            raise RunError(
+                f"{field}: {spec.name} could not be built: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    return Components(
+        generator=make("generator", "generator"),
+        classifier=make("classifier", "classifier"),
+        filter=make("filter", "filter"),
+        selector=make("selector", "selector"),
+    )
+
+
+def default_out(config_path: str | Path) -> Path:
+    """``runs/explore-<config file stem>``."""
+    return Path("runs") / f"{JOB}-{Path(config_path).stem}"
+
+
+def check_out(out: Path, resume: bool) -> None:
+    """Fail early (before components are built) when ``out`` cannot take this run."""
+    info = out / "run.json"
+    if resume and not info.exists():
+        raise ConfigError(f"--resume: {out} holds no run to resume (no run.json)")
+    if not resume and info.exists():
+        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose "
+                          "another --out")
+    if not resume and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"{out} exists and is not an empty folder; choose another --out")
+
+
+def explore(
+    config: ExploreConfig,
+    out: str | Path,
+    resume: bool = False,
+    registry: Registry | None = None,
+    show_progress: bool = True,
+) -> ExploreResult:
+    """Run (or resume) ``config`` into the run directory ``out``."""
+    out = Path(out)
+    check_out(out, resume)
+    parts = build_components(config, registry)
+    grouping = make_grouping(config, parts.classifier)
+    store = RunStore.open(out, JOB, config, resume=resume)
+    try:
+        if resume and store.info.get("finished"):
+            evaluations = store_order(store)
+            seconds = sum(e.seconds for e in evaluations)
+            result = ExploreResult(str(out), evaluations, _n_subdomains(store), seconds)
+        else:
+            result = run_explore(
+                config, parts.generator, parts.classifier, parts.filter, parts.selector, store,
+                grouping=grouping, show_progress=show_progress,
+            )
+        store.finish(result.summary())
+        return result
+    finally:
+        store.close()
+
+
+def explore_file(
+    path: str | Path,
+    out: str | Path | None = None,
+    resume: bool = False,
+    registry: Registry | None = None,
+    show_progress: bool = True,
+) -> ExploreResult:
+    """``fx explore PATH``: validate the config file, then :func:`explore`."""
+    config = load_config(path, ExploreConfig, registry)
+    return explore(config, out or default_out(path), resume, registry, show_progress)
+
+
+def _n_subdomains(store: RunStore) -> int:
+    return int(store.info.get("summary", {}).get("n_subdomains", 0))

@@ -1,0 +1,345 @@
+"""``fx report RUN_DIR``: what an explore run found, as PNG + JSON + one self-contained HTML page.
+
+- per-attribute mean accuracy with 95% intervals (the paper's Fig. 5): for each value of each
+  attribute, the mean accuracy of the evaluated subdomains with that value and a Student-t
+  interval over those subdomains;
+- pairwise attribute heatmaps (Fig. 6): mean accuracy for every pair of values of two attributes;
+- the worst subdomains with sample images (the kept images saved by the run);
+- the selection trace: accuracy of each evaluation in order, running minimum and mean.
+
+Everything goes to ``RUN_DIR/report/``: ``report.json``, ``*.png`` and ``report.html`` (images
+embedded as base64, so the page can be mailed or attached on its own).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from fxcore.errors import ConfigError
+from fxcore.schemas import Evaluation, ExploreConfig
+from fxcore.store import RunStore, write_atomic
+
+
+@dataclass
+class RunData:
+    """An explore run read back from its directory."""
+
+    path: Path
+    config: ExploreConfig
+    evaluations: list[Evaluation]
+    info: dict[str, Any]
+
+    @property
+    def ok(self) -> list[Evaluation]:
+        return [e for e in self.evaluations if e.accuracy is not None]
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read an explore run (config snapshot + evaluation records); errors name the folder."""
+    path = Path(run_dir)
+    info_file = path / "run.json"
+    if not info_file.is_file() or not (path / "run.sqlite").is_file():
+        raise ConfigError(f"{path} is not a run directory (no run.json / run.sqlite)")
+    info = json.loads(info_file.read_text())
+    if info.get("job") != "explore":
+        raise ConfigError(f"{path} is a {info.get('job')!r} run, not an explore run")
+    config = ExploreConfig.model_validate_json((path / "config.json").read_text())
+    store = RunStore(path)
+    try:
+        evaluations = [Evaluation.model_validate(r) for r in store.records("evaluation")]
+    finally:
+        store.close()
+    return RunData(path, config, evaluations, info)
+
+
+def mean_interval(acc: np.ndarray, level: float = 0.95) -> tuple[float, float | None, float | None]:
+    """Mean of subdomain accuracies and its Student-t interval (``None`` for fewer than 2)."""
+    mean = float(np.mean(acc))
+    if len(acc) < 2:
+        return mean, None, None
+    half = float(stats.t.ppf(0.5 + level / 2, len(acc) - 1) * stats.sem(acc))
+    if not np.isfinite(half):
+        half = 0.0
+    return mean, max(0.0, mean - half), min(1.0, mean + half)
+
+
+def attribute_summary(run: RunData) -> dict[str, list[dict[str, Any]]]:
+    """attribute -> one row per value: n evaluated, mean accuracy, 95% interval."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for attr in run.config.domain.attributes:
+        rows = []
+        for v in attr.values:
+            acc = np.array([e.accuracy for e in run.ok if e.values[attr.name] == v])
+            row: dict[str, Any] = {"value": v, "n": int(len(acc))}
+            if len(acc):
+                row["mean_accuracy"], row["low"], row["high"] = mean_interval(acc)
+            else:
+                row["mean_accuracy"] = row["low"] = row["high"] = None
+            rows.append(row)
+        out[attr.name] = rows
+    return out
+
+
+def pair_summary(run: RunData) -> list[dict[str, Any]]:
+    """For each pair of attributes (a, b): mean accuracy and count per (value_a, value_b)."""
+    pairs = []
+    for a, b in itertools.combinations(run.config.domain.attributes, 2):
+        total = np.zeros((len(a.values), len(b.values)))
+        count = np.zeros_like(total, dtype=int)
+        ia = {v: i for i, v in enumerate(a.values)}
+        ib = {v: i for i, v in enumerate(b.values)}
+        for e in run.ok:
+            i, j = ia[e.values[a.name]], ib[e.values[b.name]]
+            total[i, j] += e.accuracy or 0.0
+            count[i, j] += 1
+        with np.errstate(invalid="ignore"):
+            mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        pairs.append({
+            "a": a.name, "b": b.name, "values_a": a.values, "values_b": b.values,
+            "mean_accuracy": [[None if np.isnan(x) else float(x) for x in r] for r in mean],
+            "n": count.tolist(),
+        })
+    return pairs
+
+
+def worst_subdomains(run: RunData, n: int) -> list[Evaluation]:
+    return sorted(run.ok, key=lambda e: (e.accuracy, e.accuracy_high, e.index))[:n]
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_attributes(summary: dict[str, list[dict[str, Any]]], path: Path) -> Path:
+    plt = _plt()
+    n = len(summary)
+    fig, axes = plt.subplots(1, n, figsize=(max(3.0, 2.6 * n), 3.2), squeeze=False, sharey=True)
+    for ax, (name, rows) in zip(axes[0], summary.items(), strict=True):
+        xs = [r for r in rows if r["mean_accuracy"] is not None]
+        pos = np.arange(len(xs))
+        means = np.array([r["mean_accuracy"] for r in xs])
+        lows = np.array([r["low"] if r["low"] is not None else r["mean_accuracy"] for r in xs])
+        highs = np.array([r["high"] if r["high"] is not None else r["mean_accuracy"] for r in xs])
+        ax.errorbar(pos, means, yerr=[means - lows, highs - means], fmt="o", capsize=3)
+        ax.set_xticks(pos, [r["value"] for r in xs], rotation=45, ha="right", fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("mean accuracy (95% CI)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_pairs(pairs: list[dict[str, Any]], path: Path) -> Path | None:
+    if not pairs:
+        return None
+    plt = _plt()
+    ncol = min(3, len(pairs))
+    nrow = -(-len(pairs) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.6 * nrow), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    image = None
+    for ax, p in zip(axes.ravel(), pairs, strict=False):
+        ax.axis("on")
+        m = np.array([[np.nan if x is None else x for x in r] for r in p["mean_accuracy"]])
+        image = ax.imshow(m, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        ax.set_yticks(range(len(p["values_a"])), p["values_a"], fontsize=6)
+        ax.set_xticks(range(len(p["values_b"])), p["values_b"], fontsize=6, rotation=45,
+                      ha="right")
+        ax.set_ylabel(p["a"], fontsize=8)
+        ax.set_xlabel(p["b"], fontsize=8)
+        if m.size <= 64:
+            for (i, j), x in np.ndenumerate(m):
+                if not np.isnan(x):
+                    ax.text(j, i, f"{x:.2f}", ha="center", va="center", fontsize=6)
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="mean accuracy")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_trace(run: RunData, path: Path) -> Path:
+    plt = _plt()
+    acc = np.array([e.accuracy if e.accuracy is not None else np.nan for e in run.evaluations])
+    x = np.arange(1, len(acc) + 1)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.scatter(x, acc, s=8, label="accuracy of evaluated subdomain")
+    valid = ~np.isnan(acc)
+    if valid.any():
+        filled = np.where(valid, acc, np.inf)
+        ax.step(x, np.minimum.accumulate(filled), where="post", label="lowest so far", color="C3")
+        cum = np.cumsum(np.where(valid, acc, 0)) / np.maximum(np.cumsum(valid), 1)
+        ax.plot(x, cum, label="mean so far", color="C2")
+    ax.set_xlabel("evaluation")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def mosaic(images: np.ndarray, min_side: int = 64, gap: int = 2) -> np.ndarray:
+    """``(N, C, H, W)`` uint8 -> one ``(H', W', 3)`` row of images, enlarged (nearest) to
+    at least ``min_side`` pixels, separated by white gaps."""
+    x = images if images.shape[1] == 3 else np.repeat(images[:, :1], 3, axis=1)
+    x = x.transpose(0, 2, 3, 1)
+    scale = max(1, -(-min_side // max(x.shape[1:3])))
+    x = x.repeat(scale, axis=1).repeat(scale, axis=2)
+    n, h, w, _ = x.shape
+    out = np.full((h, n * w + (n - 1) * gap, 3), 255, dtype=np.uint8)
+    for i in range(n):
+        out[:, i * (w + gap): i * (w + gap) + w] = x[i]
+    return out
+
+
+def plot_samples(run: RunData, ev: Evaluation, path: Path) -> tuple[Path | None, list[str]]:
+    """PNG row of the kept images saved for ``ev`` and a caption per image
+    (predicted class, P(true class))."""
+    sample = run.path / "artefacts" / "samples" / f"{ev.subdomain_id}.npz"
+    if not sample.is_file():
+        return None, []
+    with np.load(sample) as z:
+        images = z["images"]
+        captions = [f"{p} ({q:.2f})" for p, q in zip(z["predicted"], z["p_true"], strict=True)]
+    if len(images) == 0:
+        return None, []
+    _plt().imsave(path, mosaic(images))
+    return path, captions
+
+
+@dataclass
+class Report:
+    data: dict[str, Any]
+    html: Path
+    folder: Path
+
+
+def write_report(run_dir: str | Path, n_worst: int = 10) -> Report:
+    """Write ``RUN_DIR/report/`` (JSON, PNGs, self-contained HTML); returns where it is."""
+    run = load_run(run_dir)
+    folder = run.path / "report"
+    folder.mkdir(exist_ok=True)
+    attrs = attribute_summary(run)
+    pairs = pair_summary(run)
+    worst = worst_subdomains(run, n_worst)
+    ok = [e.accuracy for e in run.ok]
+    data: dict[str, Any] = {
+        "run_dir": str(run.path),
+        "domain": run.config.domain.name,
+        "status": run.info.get("status"),
+        "n_subdomains": run.info.get("summary", {}).get("n_subdomains"),
+        "n_evaluated": len(run.evaluations),
+        "n_no_valid_images": sum(e.status == "no_valid_images" for e in run.evaluations),
+        "mean_accuracy": float(np.mean(ok)) if ok else None,
+        "attributes": attrs,
+        "pairs": pairs,
+        "worst": [],
+        "no_valid_images": [e.values for e in run.evaluations if e.status == "no_valid_images"],
+        "trace": [
+            {"order": i, "step": e.step, "index": e.index, "accuracy": e.accuracy,
+             "status": e.status}
+            for i, e in enumerate(run.evaluations)
+        ],
+        "figures": {},
+    }
+    figures: dict[str, Path | None] = {}
+    if run.ok:
+        figures["attributes"] = plot_attributes(attrs, folder / "attributes.png")
+        figures["pairs"] = plot_pairs(pairs, folder / "pairs.png")
+        figures["trace"] = plot_trace(run, folder / "trace.png")
+    for rank, ev in enumerate(worst, start=1):
+        image, captions = plot_samples(run, ev, folder / f"worst_{rank:02d}.png")
+        data["worst"].append({
+            "rank": rank, "values": ev.values, "prompt": ev.prompt, "accuracy": ev.accuracy,
+            "low": ev.accuracy_low, "high": ev.accuracy_high, "n_correct": ev.n_correct,
+            "n_kept": ev.n_kept, "n_generated": ev.n_generated,
+            "mean_confidence": ev.mean_confidence, "image": image.name if image else None,
+            "predicted": captions,
+        })
+        figures[f"worst_{rank:02d}"] = image
+    data["figures"] = {k: v.name for k, v in figures.items() if v is not None}
+    write_atomic(folder / "report.json", json.dumps(data, indent=2) + "\n")
+    page = folder / "report.html"
+    write_atomic(page, _html(data, folder))
+    return Report(data, page, folder)
+
+
+def _img(folder: Path, name: str | None, alt: str) -> str:
+    if not name:
+        return ""
+    b64 = base64.b64encode((folder / name).read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
+def _html(d: dict[str, Any], folder: Path) -> str:
+    esc = html.escape
+    fig = d["figures"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>explore report: {esc(d['domain'])}</title><style>",
+        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}",
+        "table{border-collapse:collapse;font-size:13px}",
+        "td,th{border:1px solid #ccc;padding:3px 6px}",
+        "img{max-width:100%}</style></head><body>",
+        f"<h1>explore report: {esc(d['domain'])}</h1>",
+        f"<p>{d['n_evaluated']} of {d['n_subdomains']} subdomains evaluated "
+        f"({d['n_no_valid_images']} without valid images); mean accuracy "
+        f"{_fmt(d['mean_accuracy'])}; run {esc(d['run_dir'])} ({esc(str(d['status']))}).</p>",
+        "<h2>Worst subdomains</h2><table><tr><th>#</th><th>subdomain</th><th>accuracy</th>"
+        "<th>95% CI</th><th>kept / generated</th><th>mean P(true)</th></tr>",
+    ]
+    for w in d["worst"]:
+        vals = ", ".join(f"{k}={v}" for k, v in w["values"].items())
+        parts.append(
+            f"<tr><td>{w['rank']}</td><td>{esc(vals)}</td><td>{_fmt(w['accuracy'])}</td>"
+            f"<td>[{_fmt(w['low'])}, {_fmt(w['high'])}]</td>"
+            f"<td>{w['n_kept']} / {w['n_generated']}</td><td>{_fmt(w['mean_confidence'])}</td></tr>"
+        )
+    parts.append("</table>")
+    for w in d["worst"]:
+        if w["image"]:
+            vals = ", ".join(f"{k}={v}" for k, v in w["values"].items())
+            parts.append(f"<h3>#{w['rank']} {esc(vals)}: accuracy {_fmt(w['accuracy'])}</h3>")
+            parts.append(_img(folder, w["image"], vals))
+            parts.append(f"<p><small>predicted (P(true)): {esc('; '.join(w['predicted']))}"
+                         "</small></p>")
+    if "attributes" in fig:
+        parts.append("<h2>Mean accuracy per attribute value (95% CI)</h2>")
+        parts.append(_img(folder, fig["attributes"], "per-attribute accuracy"))
+    if "pairs" in fig:
+        parts.append("<h2>Pairwise attribute heatmaps</h2>")
+        parts.append(_img(folder, fig["pairs"], "pairwise heatmaps"))
+    if "trace" in fig:
+        parts.append("<h2>Selection trace</h2>")
+        parts.append(_img(folder, fig["trace"], "selection trace"))
+    if d["no_valid_images"]:
+        parts.append("<h2>Subdomains without valid images</h2><ul>")
+        for v in d["no_valid_images"]:
+            parts.append(f"<li>{esc(', '.join(f'{k}={x}' for k, x in v.items()))}</li>")
+        parts.append("</ul>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
