@@ -18,3 +18,26 @@ def fxcore_register_divergences(register):  # type: ignore[no-untyped-def]
     register("kl", KL, DivergenceParams)
     register("reverse-kl", ReverseKL, DivergenceParams)
     register("js", JensenShannon, DivergenceParams)
+
+
+@hookimpl
+def fxcore_register_annotators(register):  # type: ignore[no-untyped-def]
+    from fxcore.label.annotators import (
+        FileAnnotator,
+        FileParams,
+        PromptAnnotator,
+        PromptParams,
+        SimulateParams,
+        SimulatedAnnotator,
+    )
+
+    register("simulate", SimulatedAnnotator, SimulateParams)
+    register("file", FileAnnotator, FileParams)
+    register("prompt", PromptAnnotator, PromptParams)
+
+
+@hookimpl
+def fxcore_register_labellers(register):  # type: ignore[no-untyped-def]
+    from fxcore.label.baselines import ThresholdLabeller, ThresholdParams
+
+    register("threshold", ThresholdLabeller, ThresholdParams)

@@ -52,7 +52,9 @@ class SplitConfig(Strict):
     none offers features), ``"pixels"`` the flattened images.
     """
 
-    fraction: float = Field(0.25, gt=0, lt=1, description="h: fraction of the items a person labels")
+    fraction: float = Field(
+        0.25, gt=0, lt=1, description="h: fraction of the items a person labels first"
+    )
     method: Literal["kmeans-pca", "dbscan"] = "kmeans-pca"
     n_clusters: int = Field(10, gt=0, description="k of k-means")
     eps: float | None = Field(None, gt=0, description="DBSCAN radius (default: from k-distances)")
@@ -92,3 +94,24 @@ class LabelConfig(JobConfig):
     active: ActiveConfig | None = None
     finetune: bool = Field(True, description="fit each classifier on the fine-tuning set")
     batch_size: int = Field(256, gt=0, description="images per predict_proba call")
+
+
+class LabelTableConfig(JobConfig):
+    """``fx label --table CSV``: the same OPAL run on a ready-made feature table (e.g. image
+    comparison metrics of (original, transformed) pairs, OPAL RQ3), with tabular classifiers
+    (``rf`` random forest, ``lr`` logistic regression, ``gb`` gradient boosting)."""
+
+    component_fields: ClassVar[dict[str, str]] = {"labeller": "labeller", "annotator": "annotator"}
+
+    table: Path
+    label_column: str = Field(description="ground truth: used by the simulator and for scoring")
+    features: list[str] | None = Field(None, description="default: every other column")
+    id_column: str | None = Field(None, description="item ids (default: the row number)")
+    classifiers: list[Literal["rf", "lr", "gb"]] = Field(
+        default_factory=lambda: ["rf", "lr", "gb"], min_length=1
+    )
+    labeller: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="opal-milp"))
+    annotator: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="simulate"))
+    target_accuracy: float = Field(gt=0, le=1)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    active: ActiveConfig | None = None

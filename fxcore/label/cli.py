@@ -1,0 +1,143 @@
+"""``fx label``: OPAL labelling from a job config, or from a ready-made feature table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fxcore.errors import ConfigError
+
+_TABLE_ONLY = ("label_column", "features", "id_column", "target_accuracy", "classifiers")
+
+
+def _log(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def format_summary(s: dict[str, Any]) -> list[str]:
+    """Human-readable lines of a label summary."""
+    if s.get("status") == "waiting":
+        lines = [f"waiting: {s['pending']} items of {s['waiting_for']} await answers "
+                 f"({s['answered']} answered so far)"]
+        for path in s.get("exported", []):
+            lines.append(f"  exported: {path}")
+        lines.append(f"  answer in answers.csv / answers.json beside them, then rerun with "
+                     f"--out {s['run_dir']} --resume")
+        return lines
+
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.2f}%"
+
+    met = {True: "met", False: "not met", None: "n/a"}[s.get("target_met")]
+    solver = s.get("solver", {})
+    gap = solver.get("gap")
+    lines = [
+        f"accuracy {pct(s.get('accuracy'))} (on the items the policy labelled: "
+        f"{pct(s.get('rest_accuracy'))}; target {pct(s['target_accuracy'])}: "
+        f"{met})",
+        f"manual effort {pct(s['manual_effort'])} ({s['n_manual']} of {s['n_items']} items: "
+        f"{s['n_finetune']} fine-tuning + {s['n_optimisation']} optimisation + "
+        f"{s['n_queue']} queued), auto-labelled {s['auto_labelled']}",
+        f"labeller: {solver.get('status')} (gap {'-' if gap is None else f'{gap:.3g}'}, "
+        f"{solver.get('seconds', 0):.2f} s) {solver.get('message', '')}".rstrip(),
+        "time per step: " + ", ".join(f"{k} {v:.2f} s" for k, v in s["seconds"].items()),
+        f"labels: {s.get('labels_file', '-')}; run: {s['run_dir']}",
+    ]
+    return lines
+
+
+@click.command("label")
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="run folder (default runs/label-…)")
+@click.option("--resume", is_flag=True, help="continue the run in --out (e.g. after answers)")
+@click.option("--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="[OUT]",
+              help="machine-readable summary: --json (stdout) or --json FILE")
+@click.option("--table", type=click.Path(path_type=Path), help="ready-made feature table (CSV)")
+@click.option("--label-column", help="table: ground-truth column (simulator and scoring only)")
+@click.option("--features", help="table: comma-separated feature columns (default: all others)")
+@click.option("--id-column", help="table: item id column (default: row number)")
+@click.option("--target-accuracy", type=float, help="table: α in (0, 1]")
+@click.option("--classifiers", help="table: tabular classifiers, from rf,lr,gb (default all)")
+@click.option("--labeller", default="opal-milp", show_default=True, help="table: labeller")
+@click.option("--annotator", default="simulate", show_default=True, help="table: annotator")
+@click.option("--fraction", type=float, help="table: h, the fraction labelled first")
+@click.option("--split-method", type=click.Choice(["kmeans-pca", "dbscan"]), help="table")
+@click.option("--beta", type=int, help="table: OPAL-AL with at most β manual labels per round")
+@click.option("--seed", type=int, default=0, show_default=True, help="table: seed")
+def label_cmd(config: Path | None, out: Path | None, resume: bool, json_out: str | None,
+              table: Path | None, **opts: Any) -> None:
+    """Label items to a target accuracy with the least manual effort (OPAL).
+
+    \b
+    fx label CONFIG [--out DIR] [--resume] [--json]
+    fx label --table CSV --label-column COL --target-accuracy A [--json OUT]
+    """
+    from fxcore.label.job import default_out, run_label, run_table
+
+    if (config is None) == (table is None):
+        raise click.UsageError("give a CONFIG file or --table CSV (not both)")
+    if resume and out is None:
+        raise click.UsageError("--resume needs --out DIR (the run to continue)")
+    out = out or default_out()
+    if config is not None:
+        given = [k for k in _TABLE_ONLY if opts.get(k) is not None]
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise click.UsageError(f"{flags} only apply with --table")
+        from fxcore.config import load_config
+        from fxcore.schemas.label import LabelConfig
+
+        summary = run_label(load_config(config, LabelConfig), out, resume, log=_log)
+    else:
+        summary = run_table(_table_config(table, opts), out, resume, log=_log)
+    if json_out is None:
+        for line in format_summary(summary):
+            click.echo(line)
+    elif json_out == "-":
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        from fxcore.store import write_atomic
+
+        write_atomic(Path(json_out), json.dumps(summary, indent=2) + "\n")
+        for line in format_summary(summary):
+            click.echo(line, err=not sys.stdout.isatty())
+
+
+def _table_config(table: Path | None, opts: dict[str, Any]) -> Any:
+    from fxcore.config import validate_config
+    from fxcore.schemas.label import LabelTableConfig
+
+    if not opts.get("label_column"):
+        raise click.UsageError("--table needs --label-column")
+    if opts.get("target_accuracy") is None:
+        raise click.UsageError("--table needs --target-accuracy")
+    split: dict[str, Any] = {}
+    if opts.get("fraction") is not None:
+        split["fraction"] = opts["fraction"]
+    if opts.get("split_method"):
+        split["method"] = opts["split_method"]
+    data: dict[str, Any] = {
+        "table": str(table), "label_column": opts["label_column"],
+        "target_accuracy": opts["target_accuracy"], "labeller": opts["labeller"],
+        "annotator": opts["annotator"], "split": split, "seed": opts["seed"],
+    }
+    if opts.get("features"):
+        data["features"] = [f.strip() for f in opts["features"].split(",") if f.strip()]
+    if opts.get("id_column"):
+        data["id_column"] = opts["id_column"]
+    if opts.get("classifiers"):
+        data["classifiers"] = [c.strip() for c in opts["classifiers"].split(",") if c.strip()]
+    if opts.get("beta") is not None:
+        data["active"] = {"beta": opts["beta"]}
+    try:
+        return validate_config(data, LabelTableConfig, source="fx label --table")
+    except ConfigError as exc:
+        msg = str(exc).replace("target_accuracy", "--target-accuracy")
+        raise ConfigError(msg) from None
+
+
+COMMANDS = [label_cmd]

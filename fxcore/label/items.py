@@ -1,0 +1,131 @@
+"""The items a label run works on: ids, class names, ground truth (optional), images or rows."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from fxcore.errors import ConfigError
+from fxcore.schemas.label import LabelData
+
+
+@dataclass
+class Items:
+    """``ids`` (strings, stable across resumes), ``classes``, ``truth (N,)`` or ``None``, and
+    either ``images (N, C, H, W)`` float in [0, 1] or table ``rows`` with their matrix ``x``."""
+
+    ids: list[str]
+    classes: list[str]
+    truth: np.ndarray | None = None
+    images: torch.Tensor | None = None
+    rows: list[dict[str, Any]] | None = None
+    x: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def pixels(self) -> np.ndarray:
+        """Flattened images, or the standardised table features."""
+        if self.images is not None:
+            return self.images.reshape(len(self.ids), -1).numpy()
+        assert self.x is not None
+        sd = self.x.std(axis=0)
+        return (self.x - self.x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def check_truth(truth: Any, n: int, classes: list[str], where: str) -> np.ndarray:
+    """Ground-truth labels as int64 ``(n,)`` within the class set; errors name the item."""
+    arr = np.asarray(truth)
+    if arr.shape != (n,):
+        raise ConfigError(f"{where}: labels have shape {arr.shape}, expected ({n},)")
+    if arr.dtype.kind == "f":
+        if np.isnan(arr).any():
+            i = int(np.flatnonzero(np.isnan(arr))[0])
+            raise ConfigError(f"{where}: label of item {i} is NaN")
+        if np.any(arr != np.round(arr)):
+            raise ConfigError(f"{where}: labels must be class indices (integers)")
+    elif arr.dtype.kind not in "iu":
+        raise ConfigError(f"{where}: labels must be class indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    bad = (arr < 0) | (arr >= len(classes))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ConfigError(f"{where}: label {arr[i]} of item {i} is outside the class set "
+                          f"(0..{len(classes) - 1}: {', '.join(classes[:5])}, …)")
+    return arr
+
+
+def as_images(images: Any, where: str) -> torch.Tensor:
+    """uint8 ``(N, H, W)`` / ``(N, C, H, W)`` or float in [0, 1] -> float32 ``(N, C, H, W)``."""
+    arr = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim != 4:
+        raise ConfigError(f"{where}: images must be (N, H, W) or (N, C, H, W), got {arr.shape}")
+    out = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+    if not np.isfinite(out).all() or out.min() < 0 or out.max() > 1:
+        raise ConfigError(f"{where}: images must be finite and in [0, 1] (or uint8)")
+    return torch.from_numpy(np.ascontiguousarray(out))
+
+
+def _unpack(obj: Any, split: str | None, where: str) -> tuple[Any, Any, list[str] | None]:
+    classes = getattr(obj, "classes", None)
+    if split is not None:
+        if not callable(getattr(obj, "split", None)):
+            raise ConfigError(f"{where}: data.params.split is given but the data has no split()")
+        images, labels = obj.split(split)[:2]
+    elif isinstance(obj, tuple):
+        images, labels = obj[0], obj[1] if len(obj) > 1 else None
+        classes = list(obj[2]) if len(obj) > 2 else classes
+    else:
+        images, labels = getattr(obj, "images", None), getattr(obj, "labels", None)
+    if images is None:
+        raise ConfigError(f"{where}: the data has no images")
+    return images, labels, list(classes) if classes is not None else None
+
+
+def load_items(data: LabelData, seed: int = 0, classes: list[str] | None = None) -> Items:
+    """Load ``data``; ``classes`` (the classifiers') is used when the data names none."""
+    if data.loader is not None:
+        module_name, func_name = data.loader.split(":")
+        where = f"data.loader {data.loader}"
+        try:
+            func = getattr(importlib.import_module(module_name), func_name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"{where}: cannot import ({exc}); is its plugin installed?") from None
+        params = dict(data.params)
+        split = params.pop("split", None)
+        try:
+            obj = func(**params)
+        except (TypeError, ValueError, FileNotFoundError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        images, labels, data_classes = _unpack(obj, split, where)
+    else:
+        assert data.path is not None
+        where = f"data.path {data.path}"
+        if not data.path.is_file():
+            raise ConfigError(f"{where}: file not found")
+        try:
+            npz = np.load(data.path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{where}: not a readable .npz file ({exc})") from None
+        if "images" not in npz:
+            raise ConfigError(f"{where}: the file has no 'images' array")
+        images = npz["images"]
+        labels = npz["labels"] if "labels" in npz else None
+        data_classes = [str(c) for c in npz["classes"]] if "classes" in npz else None
+    tensor = as_images(images, where)
+    names = data_classes or classes
+    if names is None:
+        raise ConfigError(f"{where}: the data names no classes and no classifier gives them")
+    truth = None if labels is None else check_truth(labels, len(tensor), names, where)
+    ids = np.arange(len(tensor))
+    if data.limit is not None and data.limit < len(tensor):
+        ids = np.sort(np.random.default_rng(seed).choice(len(tensor), data.limit, replace=False))
+        tensor = tensor[torch.as_tensor(ids)]
+        truth = None if truth is None else truth[ids]
+    return Items([str(i) for i in ids], names, truth, images=tensor)

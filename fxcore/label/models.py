@@ -1,0 +1,144 @@
+"""Adapters that give the OPAL pipeline one view of image classifiers and tabular models.
+
+A :class:`Model` fits on item indices with labels, predicts ``(N, C)`` probabilities for every
+item, and offers a representation of the items for the split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from fxcore.errors import ConfigError, RunError
+
+
+class Model(Protocol):
+    name: str
+
+    def can_fit(self) -> bool: ...
+
+    def fit(self, index: np.ndarray, labels: np.ndarray) -> None: ...
+
+    def proba(self) -> np.ndarray: ...
+
+    def represent(self) -> np.ndarray | None: ...
+
+
+def check_proba(p: np.ndarray, name: str, n_items: int, n_classes: int) -> np.ndarray:
+    """Validate one model's probabilities: shape, NaN, range; errors name the model."""
+    p = np.asarray(p, dtype=np.float64)
+    if p.shape != (n_items, n_classes):
+        raise RunError(f"{name}: predict_proba gave shape {p.shape}, expected "
+                       f"({n_items}, {n_classes})")
+    if np.isnan(p).any():
+        i = int(np.argwhere(np.isnan(p))[0, 0])
+        raise RunError(f"{name}: predict_proba gave NaN confidences (first at item {i})")
+    if (p < -1e-6).any() or (p > 1 + 1e-6).any():
+        raise RunError(f"{name}: predict_proba gave values outside [0, 1]")
+    return np.clip(p, 0.0, 1.0)
+
+
+class ImageModel:
+    """A :class:`fxcore.contracts.Classifier` over the run's images."""
+
+    def __init__(self, classifier: Any, images: torch.Tensor, name: str, batch_size: int = 256):
+        self.classifier = classifier
+        self.images = images
+        self.name = name
+        self.batch_size = batch_size
+
+    def can_fit(self) -> bool:
+        return callable(getattr(self.classifier, "fit", None))
+
+    def fit(self, index: np.ndarray, labels: np.ndarray) -> None:
+        idx = torch.as_tensor(index, dtype=torch.int64)
+        self.classifier.fit(self.images[idx], torch.as_tensor(labels, dtype=torch.int64))
+
+    def _batched(self, fn: Any) -> np.ndarray:
+        outs = []
+        with torch.no_grad():
+            for s in range(0, len(self.images), self.batch_size):
+                out = fn(self.images[s : s + self.batch_size])
+                outs.append(out.detach().float().cpu().numpy() if isinstance(out, torch.Tensor)
+                            else np.asarray(out, dtype=np.float32))
+        return np.concatenate(outs)
+
+    def proba(self) -> np.ndarray:
+        return self._batched(self.classifier.predict_proba)
+
+    def represent(self) -> np.ndarray | None:
+        fn = getattr(self.classifier, "features", None)
+        return self._batched(fn).reshape(len(self.images), -1) if callable(fn) else None
+
+
+#: tabular model names accepted by ``fx label --table --classifiers``
+TABULAR = ("rf", "lr", "gb")
+
+
+def make_tabular(name: str, seed: int) -> Any:
+    """A scikit-learn classifier: ``rf`` random forest, ``lr`` logistic regression on
+    standardised features, ``gb`` gradient boosting."""
+    try:
+        from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError:
+        raise ConfigError("the feature-table path needs scikit-learn: pip install scikit-learn"
+                          ) from None
+    if name == "rf":
+        return RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)
+    if name == "lr":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    if name == "gb":
+        return HistGradientBoostingClassifier(random_state=seed, max_iter=150)
+    known = ", ".join(TABULAR)
+    raise ConfigError(f"--classifiers: unknown tabular classifier {name!r} (use {known})")
+
+
+class TableModel:
+    """A scikit-learn classifier over the rows ``x (N, D)`` of a feature table."""
+
+    def __init__(self, estimator: Any, x: np.ndarray, n_classes: int, name: str) -> None:
+        self.estimator = estimator
+        self.x = x
+        self.n_classes = n_classes
+        self.name = name
+        self.fitted = False
+
+    def can_fit(self) -> bool:
+        return True
+
+    def fit(self, index: np.ndarray, labels: np.ndarray) -> None:
+        if len(np.unique(labels)) < 2:
+            raise RunError(f"{self.name}: the fine-tuning set holds a single class; "
+                           "raise split.fraction")
+        self.estimator.fit(self.x[index], labels)
+        self.fitted = True
+
+    def proba(self) -> np.ndarray:
+        if not self.fitted:
+            raise RunError(f"{self.name}: a tabular classifier must be fitted first")
+        part = self.estimator.predict_proba(self.x)
+        out = np.zeros((len(self.x), self.n_classes))
+        out[:, np.asarray(self.estimator.classes_, dtype=np.int64)] = part
+        return out
+
+    def represent(self) -> np.ndarray | None:
+        sd = self.x.std(axis=0)
+        return (self.x - self.x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def names_of(specs: Sequence[Any]) -> list[str]:
+    """Display names of classifier specs, made unique (``mnist/cnn``, ``mnist/cnn#2``)."""
+    out: list[str] = []
+    for s in specs:
+        base = s if isinstance(s, str) else s.name
+        name, k = base, 2
+        while name in out:
+            name, k = f"{base}#{k}", k + 1
+        out.append(name)
+    return out
