@@ -102,8 +102,14 @@ def _add_job_commands() -> None:
 _add_job_commands()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """Warnings as one line (``fx: warning: ...``) instead of Python's two-line format."""
+    print(f"fx: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fx``: user errors print one line and exit 2 (config) or 1 (run)."""
+    warnings.showwarning = _show_warning
     try:
         cli.main(args=argv, prog_name="fx", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -7,6 +7,8 @@ milliseconds. :class:`~fxcore.schemas.Subdomain` objects are materialised on dem
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 
 import numpy as np
@@ -60,7 +62,20 @@ class SubdomainSpace:
     def ids(self) -> list[str]:
         """Stable ids of all subdomains (computed once, on first use)."""
         if self._ids is None:
-            self._ids = [subdomain_id(self.values(i)) for i in range(len(self))]
+            # Same canonical JSON as subdomain_id, assembled from per-value fragments.
+            order = sorted(range(len(self.attributes)), key=lambda j: self.attributes[j].name)
+            frags = [
+                [json.dumps({self.attributes[j].name: v}, separators=(",", ":"))[1:-1]
+                 for v in self.attributes[j].values]
+                for j in order
+            ]
+            codes = self.codes[:, order].tolist()
+            sha1 = hashlib.sha1
+            self._ids = [
+                sha1(("{" + ",".join(f[c] for f, c in zip(frags, row, strict=True)) + "}").encode())
+                .hexdigest()[:12]
+                for row in codes
+            ]
         return self._ids
 
     def index_of(self, values: dict[str, str]) -> int:

@@ -46,6 +46,7 @@ def test_subdomain_ids_are_stable_and_prompts_filled() -> None:
     assert sub.id == subdomain_id({"location": "forest", "weather": "sunny", "time": "day"})
     assert sub.prompt == "A dog forest, during the day, it is sunny."
     assert len(set(space.ids)) == len(space)
+    assert space.ids == [space[i].id for i in range(len(space))]
     assert space.index_of(sub.values) == 0
     with pytest.raises(KeyError, match="invalid combination"):
         space.index_of({"time": "night", "weather": "sunny", "location": "forest"})
