@@ -56,8 +56,9 @@ def resolve_members(
         elif isinstance(ref, str) and len(lower.get(ref.casefold(), [])) == 1:
             out.add(lower[ref.casefold()][0])
         else:
-            close = difflib.get_close_matches(str(ref), [str(c) for c in classes], n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            folded = {str(c).casefold(): str(c) for c in classes}
+            close = difflib.get_close_matches(str(ref).casefold(), list(folded), n=3)
+            hint = f"; did you mean {', '.join(repr(folded[c]) for c in close)}?" if close else ""
             raise ConfigError(
                 f"{where}: {ref!r} is not one of the classifier's {len(classes)} classes{hint}"
             )
