@@ -1,0 +1,48 @@
+"""``fx demo`` for the label job: OPAL on MNIST-5k with three small classifiers of different
+architectures trained on the fine-tuning set and the simulated annotator (CPU, no downloads)."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from importlib import resources
+from pathlib import Path
+
+from fxcore.config import read_mapping, validate_config
+from fxcore.label.cli import format_summary
+from fxcore.label.job import run_label
+from fxcore.plugins import default_registry
+from fxcore.schemas.label import LabelConfig
+
+EXAMPLE = "label_mnist.toml"
+
+
+def run_demo(out: Path) -> list[str]:
+    """Run the example config shipped with fxcore-mnist; returns the lines to print."""
+    if importlib.util.find_spec("fxcore_mnist") is None:
+        return ["skipped: the label demo needs the fxcore-mnist plugin "
+                "(pip install -e plugins/fxcore-mnist)"]
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    source = resources.files("fxcore_mnist") / "examples" / EXAMPLE
+    with resources.as_file(source) as path:
+        data = read_mapping(path)
+    registry = default_registry()
+    lines = []
+    if "opal-milp" not in {n.split("/")[-1] for n in registry.names("labeller")}:
+        data["labeller"] = {"name": "threshold"}
+        lines.append("note: fxcore-highs is not installed; using the built-in single-threshold "
+                     "labeller instead of the OPAL MILP (pip install -e plugins/fxcore-highs)")
+    config = validate_config(data, LabelConfig, registry, source=EXAMPLE)
+    run_dir = Path(out) / time.strftime("mnist-%Y%m%d-%H%M%S")
+    t0 = time.perf_counter()
+    summary = run_label(config, run_dir, registry=registry)
+    total = time.perf_counter() - t0
+    lines.insert(0, f"OPAL on MNIST-5k ({summary['n_items']} items), classifiers "
+                    f"{', '.join(summary['classifiers'])} trained on the fine-tuning set, "
+                    f"target accuracy {config.target_accuracy:.0%}, simulated annotator")
+    lines += format_summary(summary)
+    lines.append(f"target met on the items the policy labelled: {summary['target_met']}; "
+                 f"total {total:.1f} s")
+    return lines
