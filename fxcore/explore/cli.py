@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from fxcore.errors import ConfigError
 from fxcore.schemas import Evaluation
 
 
@@ -65,6 +66,14 @@ def report_cmd(run_dir: Path, as_json: bool, export_table: Path | None, worst: i
     from fxcore.explore.export import export_table as export
     from fxcore.explore.report import write_report
 
+    job = _job_of(run_dir)
+    if job != "explore":  # another job's run: its own fxcore.<job>.report.write_report
+        other = _other_report(job)
+        if export_table is not None:
+            raise ConfigError(f"--export-table works on explore runs; {run_dir} is a {job} run")
+        rep_other = other.write_report(run_dir)
+        click.echo(json.dumps(rep_other.data, indent=2) if as_json else f"report: {rep_other.html}")
+        return
     rep = write_report(run_dir, n_worst=worst)
     exported = export(run_dir, export_table) if export_table is not None else None
     if as_json:
@@ -77,6 +86,28 @@ def report_cmd(run_dir: Path, as_json: bool, export_table: Path | None, worst: i
     if exported is not None:
         click.echo(f"table: {exported['path']} ({exported['n_rows']} rows"
                    f"{'' if exported['full_domain'] else ', NOT the full domain'})")
+
+
+def _job_of(run_dir: Path) -> str:
+    info = run_dir / "run.json"
+    if not info.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no run.json / run.sqlite)")
+    try:
+        return str(json.loads(info.read_text()).get("job"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{info}: unreadable ({exc})") from None
+
+
+def _other_report(job: str):  # type: ignore[no-untyped-def]
+    import importlib
+
+    try:
+        module = importlib.import_module(f"fxcore.{job}.report")
+    except ModuleNotFoundError:
+        module = None
+    if module is None or not hasattr(module, "write_report"):
+        raise ConfigError(f"fx report has no report for {job!r} runs")
+    return module
 
 
 COMMANDS = [explore_cmd, report_cmd]
