@@ -259,12 +259,12 @@ def test_kill_9_then_resume_gives_the_uninterrupted_evaluations(registry, tmp_pa
 def test_kill_9_then_resume_with_the_installed_mnist_plugin(tmp_path):
     """The same, through the installed ``fx`` and the MNIST reference plugin's components."""
     mnist = pytest.importorskip("fxcore_mnist")
-    from importlib import resources
-
     from fxcore.config import read_mapping
 
-    ref = resources.files(mnist).joinpath("examples/explore_mnist.toml")
-    data = read_mapping(Path(str(ref)))
+    example = Path(mnist.__file__).parent / "examples" / "explore_mnist.toml"
+    if not example.is_file():
+        pytest.skip("fxcore_mnist has no explore example")
+    data = read_mapping(example)
     data.update(budget=12, images_per_subdomain=8, batch_size=2, selector="random", seed=5)
     cfg = write_toml(tmp_path / "explore.json", data)
     env = {**os.environ, "FXCORE_CACHE": str(tmp_path / "cache")}
