@@ -357,3 +357,16 @@ def test_cli_prints_the_worst_subdomains(cli_registry, tmp_path, capsys):
     assert main(["explore", str(cfg), "--out", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "worst subdomains:" in out and "accuracy" in out and "fx report" in out
+
+
+def test_large_sample_images_are_saved_shrunk(tmp_path):
+    from fxcore.explore.loop import SubdomainResult, save_samples
+
+    config = ExploreConfig.model_validate(config_dict())
+    store = RunStore.open(tmp_path / "run", "explore", config)
+    ev = Evaluation(subdomain_id="abc", index=0, values={})
+    images = torch.rand(3, 3, 200, 100)
+    save_samples(store, SubdomainResult(ev, images, ["a", "b", "c"], np.array([0.1, 0.2, 0.3])))
+    with np.load(tmp_path / "run" / "artefacts" / "samples" / "abc.npz") as z:
+        assert z["images"].shape == (3, 3, 96, 48) and z["images"].dtype == np.uint8
+        assert z["predicted"].tolist() == ["a", "b", "c"]

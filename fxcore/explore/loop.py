@@ -148,7 +148,7 @@ def _call(what: str, sub: Subdomain, fn: Any, *args: Any) -> Any:
 
 def save_samples(store: RunStore, result: SubdomainResult) -> None:
     """Write the saved kept images of a subdomain as ``artefacts/samples/<id>.npz`` (uint8)."""
-    if result.images is None or len(result.images) == 0:
+    if result.images is None or result.p_true is None or len(result.images) == 0:
         return
     x = result.images.float()
     side = max(x.shape[-2:])

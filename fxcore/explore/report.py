@@ -242,7 +242,7 @@ def write_report(run_dir: str | Path, n_worst: int = 10) -> Report:
     attrs = attribute_summary(run)
     pairs = pair_summary(run)
     worst = worst_subdomains(run, n_worst)
-    ok = [e.accuracy for e in run.ok]
+    ok = [e.accuracy for e in run.ok if e.accuracy is not None]
     data: dict[str, Any] = {
         "run_dir": str(run.path),
         "domain": run.config.domain.name,
