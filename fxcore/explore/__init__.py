@@ -1,15 +1,28 @@
 """The ``explore`` job: find the subdomains of an evaluation domain where a classifier fails
-(Le Coz et al. 2024, Algorithm 1). See ``docs/explore.md``."""
+(Le Coz et al. 2024, Algorithm 1). See ``docs/explore.md``.
 
-from fxcore.explore.job import build_components, explore, explore_file
-from fxcore.explore.loop import ExploreResult, evaluate_subdomain, image_seed, run_explore
+Names are imported lazily so that ``fx`` (which imports ``fxcore.explore.cli``) starts fast.
+"""
 
-__all__ = [
-    "ExploreResult",
-    "build_components",
-    "evaluate_subdomain",
-    "explore",
-    "explore_file",
-    "image_seed",
-    "run_explore",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "build_components": "fxcore.explore.job",
+    "explore": "fxcore.explore.job",
+    "explore_file": "fxcore.explore.job",
+    "ExploreResult": "fxcore.explore.loop",
+    "evaluate_subdomain": "fxcore.explore.loop",
+    "image_seed": "fxcore.explore.loop",
+    "run_explore": "fxcore.explore.loop",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
