@@ -10,19 +10,22 @@ from fxcore.schemas.common import ComponentSpec, JobConfig, Strict
 
 
 class EnsembleConfig(Strict):
-    """``fx mds-ensemble``: the classifiers of the run form a bagging ensemble (mean probability).
+    """``fx mds --ensemble``: the classifiers form a bagging ensemble (mean probability).
 
-    ``test_data`` names the real test set: ``"module:function"`` returning ``(images, labels)``
-    (``images (N, C, H, W)`` in [0, 1], ``labels (N,)`` class indices), called with
-    ``test_data_args`` as keyword arguments, or the path of an ``.npz`` file with the arrays
-    ``images`` and ``labels``.
+    ``data`` names the real data: ``"module:function"``, called with ``data_args`` as keyword
+    arguments, returning an object whose ``split("train")`` / ``split("test")`` give
+    ``(images, labels)`` (``uint8 (N, H, W)`` or float ``(N, C, H, W)`` in [0, 1]; class
+    indices), or the path of an ``.npz`` file with ``train_images``, ``train_labels``,
+    ``test_images``, ``test_labels``. With ``bootstrap`` each classifier is fit (its ``fit``
+    method) on its own bootstrap sample of the training split; build them untrained.
     """
 
-    test_data: str = Field(description="'module:function' or a .npz path with images, labels")
-    test_data_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    test_size: int = Field(2000, gt=0, description="first N test images used")
+    data: str = Field(description="'module:function' or a .npz path")
+    data_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    bootstrap: bool = Field(True, description="fit each classifier on a bootstrap sample")
+    test_size: int | None = Field(None, gt=0, description="use the first N test images")
     eps_grid: list[float] = Field(
-        default_factory=lambda: [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0],
+        default_factory=lambda: [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0],
         min_length=1,
         description="DBSCAN eps values tried on the standardised MDS latents",
     )
@@ -51,6 +54,7 @@ class MdsConfig(JobConfig):
     divergence: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="js"))
     conditions: list[str] | None = Field(
         None,
+        min_length=1,
         description="conditions of a class-conditional generator, cycled over the starts; "
         "default: all of the generator's conditions",
     )
