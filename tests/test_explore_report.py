@@ -97,7 +97,7 @@ def test_export_table_loads_in_the_replay_benchmark(full_run, tmp_path, capsys):
     assert main(["report", str(full_run), "--export-table", str(table), "--json"]) == 0
     export = json.loads(capsys.readouterr().out)["export"]
     assert export["n_rows"] == 36 and export["n_no_valid_images"] == 12
-    assert not export["full_domain"] and export["numeric_attributes"] == []
+    assert export["full_domain"] and export["numeric_attributes"] == []
     loaded = load_table(table)
     assert loaded.n_rows == 36 and loaded.domain.attribute_names[:2] == ["digit", "rotation"]
     run = load_run(full_run)

@@ -84,8 +84,12 @@ def report_cmd(run_dir: Path, as_json: bool, export_table: Path | None, worst: i
         return
     click.echo(f"report: {rep.html}")
     if exported is not None:
-        click.echo(f"table: {exported['path']} ({exported['n_rows']} rows"
-                   f"{'' if exported['full_domain'] else ', NOT the full domain'})")
+        e = exported
+        click.echo(
+            f"table: {e['path']} ({e['n_rows']} rows; {e['n_no_valid_images']} subdomains "
+            f"without valid images left out; "
+            f"{'every' if e['full_domain'] else 'NOT every'} subdomain of the domain evaluated)"
+        )
 
 
 def _job_of(run_dir: Path) -> str:

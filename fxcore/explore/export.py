@@ -46,12 +46,14 @@ def export_table(run_dir: str | Path, path: str | Path) -> dict[str, Any]:
         ])
     write_atomic(Path(path), buf.getvalue())
     numeric = [a.name for a in run.config.domain.attributes if all(map(_is_number, a.values))]
+    no_valid = sum(e.status == "no_valid_images" for e in run.evaluations)
     return {
         "path": str(path),
         "n_rows": len(rows),
         "n_subdomains": n_subdomains,
-        "n_no_valid_images": sum(e.status == "no_valid_images" for e in run.evaluations),
-        "full_domain": len(rows) == n_subdomains,
+        "n_no_valid_images": no_valid,
+        # every subdomain was evaluated (those without valid images are not rows)
+        "full_domain": len(rows) + no_valid == n_subdomains,
         # fx bench takes only non-numeric columns as attributes
         "numeric_attributes": numeric,
     }
