@@ -60,10 +60,10 @@ class MdsConfig(JobConfig):
     )
     starts: int = Field(64, gt=0, description="B: number of starting latents")
     chunk: int = Field(64, gt=0, description="starts optimised together in one batch")
-    steps: int = Field(200, ge=1, description="T: gradient steps per start")
+    steps: int = Field(100, ge=1, description="T: gradient steps per start")
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(0.05, gt=0, description="learning rate")
-    prior_weight: float = Field(0.01, ge=0, description="λ, weight of log p(z)")
+    lr: float = Field(0.02, gt=0, description="learning rate")
+    prior_weight: float = Field(0.001, ge=0, description="λ, weight of log p(z)")
     record_every: int = Field(10, gt=0, description="record every this many steps (and the last)")
     top_n: int = Field(3, gt=0, description="n of each classifier's recorded top-n predictions")
     hierarchy: str = Field(
