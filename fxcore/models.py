@@ -10,11 +10,14 @@ Torch only; hub libraries (``huggingface_hub``) are imported lazily and are opti
   :class:`~fxcore.errors.ConfigError`.
 - :func:`oom_hint`: turns an out-of-memory error into a :class:`~fxcore.errors.RunError` that
   suggests a smaller batch size.
+- :func:`forbid_network`: offline switches on and every socket connection refused, for the tests
+  of model plugins ("the test cannot reach a hub", not merely "it did not try").
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -195,3 +198,31 @@ def oom_hint(batch_size: int, where: str = "batch_size") -> Iterator[None]:
             else "use a smaller image size, fp16, or the model's memory options"
         )
         raise RunError(f"out of memory at {where} = {batch_size}: {hint}") from exc
+
+
+class NetworkForbidden(OSError):
+    """A socket connection was attempted inside :func:`forbid_network`."""
+
+
+@contextmanager
+def forbid_network() -> Iterator[None]:
+    """Set the hubs' offline variables and refuse every socket connection inside the block."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise NetworkForbidden(f"network access attempted: {args[1:] or args or kwargs}")
+
+    saved_env = {v: os.environ.get(v) for v in OFFLINE_VARS}
+    saved = (socket.socket.connect, socket.socket.connect_ex, socket.create_connection)
+    os.environ.update({v: "1" for v in OFFLINE_VARS})
+    socket.socket.connect = refuse  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = refuse  # type: ignore[method-assign,assignment]
+    socket.create_connection = refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        socket.socket.connect, socket.socket.connect_ex, socket.create_connection = saved  # type: ignore[method-assign]
+        for var, value in saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value

@@ -84,3 +84,16 @@ def test_oom_becomes_a_run_error_with_a_smaller_batch() -> None:
     with pytest.raises(RuntimeError, match="shape mismatch"):
         with models.oom_hint(8):
             raise RuntimeError("shape mismatch")
+
+
+def test_forbid_network_refuses_connections_and_restores() -> None:
+    import socket
+
+    connect = socket.socket.connect
+    with models.forbid_network():
+        assert models.offline_mode()
+        with pytest.raises(models.NetworkForbidden):
+            socket.create_connection(("127.0.0.1", 9))
+        with socket.socket() as s, pytest.raises(models.NetworkForbidden):
+            s.connect(("127.0.0.1", 9))
+    assert socket.socket.connect is connect

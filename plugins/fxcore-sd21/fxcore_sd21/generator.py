@@ -111,7 +111,8 @@ class StableDiffusionGenerator:
     def pipeline(self) -> Any:
         """The loaded ``StableDiffusionPipeline`` (loads it on first use)."""
         if self._pipe is None:
-            self._pipe = self._load()
+            with torch.inference_mode(False):
+                self._pipe = self._load()
         return self._pipe
 
     def load(self) -> StableDiffusionGenerator:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+
+from fxcore.models import forbid_network
 
 # The hubs' offline switches, set before diffusers / transformers / huggingface_hub are imported.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -17,24 +19,13 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 torch.set_num_threads(1)
 
 
-class NetworkBlocked(RuntimeError):
-    pass
-
-
-def _refuse(*args: object, **kwargs: object) -> None:
-    raise NetworkBlocked(f"network access attempted in a test: {args[1:] or kwargs}")
-
-
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Offline switches on and every socket connection refused, for every test."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setattr(socket.socket, "connect", _refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", _refuse)
-    monkeypatch.setattr(socket, "create_connection", _refuse)
     for var in ("FXCORE_PLUGINS_STRICT", "FXCORE_PLUGINS_ALLOW", "FXCORE_PLUGINS_DENY"):
         monkeypatch.delenv(var, raising=False)
+    with forbid_network():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -42,4 +33,5 @@ def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight SD 2.x-layout pipeline saved with ``save_pretrained`` (32 x 32 images)."""
     from fxcore_sd21.testing import save_tiny_pipeline
 
-    return save_tiny_pipeline(tmp_path_factory.mktemp("sd") / "tiny-sd", sample_size=16)
+    with forbid_network():
+        return save_tiny_pipeline(tmp_path_factory.mktemp("sd") / "tiny-sd", sample_size=16)

@@ -1,0 +1,37 @@
+"""Fixtures: networking is impossible, and a tiny BigGAN is saved once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from fxcore.models import forbid_network
+
+# The offline switches, set before any hub library is imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# One thread: tiny models gain nothing from more, and on a busy 2-core machine OpenMP threads
+# spinning against each other make every call 10-30x slower.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Offline switches on and every socket connection refused, for every test."""
+    for var in ("FXCORE_PLUGINS_STRICT", "FXCORE_PLUGINS_ALLOW", "FXCORE_PLUGINS_DENY"):
+        monkeypatch.delenv(var, raising=False)
+    with forbid_network():
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_biggan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight BigGAN-deep (32 x 32, 1000 classes): config.json + pytorch_model.bin."""
+    from fxcore_biggan.testing import save_tiny_biggan
+
+    with forbid_network():
+        return save_tiny_biggan(tmp_path_factory.mktemp("biggan") / "tiny", seed=0)
