@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="items of the test split to label")
     ap.add_argument("--time-limit", type=float, default=30.0)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a busy machine)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     hs = [0.05, 0.25] if args.quick else [0.01, 0.05, 0.15, 0.25, 0.35, 0.45]
     repeats = args.repeats or (2 if args.quick else 5)
     limit = args.limit or (2000 if args.quick else None)

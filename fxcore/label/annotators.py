@@ -94,9 +94,9 @@ class SimulatedAnnotator:
     ) -> list[int | None]:
         if self.context is None or self.context.truth is None:
             raise RunError("simulate annotator used before attach()")
-        ctx = self.context
+        ctx, truth = self.context, self.context.truth
         idx = np.array([ctx.index[i] for i in item_ids], dtype=np.int64)
-        labels = ctx.truth[idx].astype(np.int64)
+        labels = truth[idx].astype(np.int64)
         if self.error_rate > 0 and len(idx):
             # per-item seed: the same item always gets the same (possibly wrong) answer
             wrong = np.array([np.random.default_rng([self.seed, int(i)]).random() < self.error_rate

@@ -105,8 +105,8 @@ def glcm(q: np.ndarray, dy: int, dx: int, levels: int, symmetric: bool = True,
     ref = q[:, y0:y1, x0:x1]
     nb = q[:, y0 + dy : y1 + dy, x0 + dx : x1 + dx]
     flat = (np.arange(n)[:, None, None] * levels + ref) * levels + nb
-    p = np.bincount(flat.ravel(), minlength=n * levels * levels).reshape(n, levels, levels)
-    p = p.astype(np.float64)
+    counts = np.bincount(flat.ravel(), minlength=n * levels * levels)
+    p: np.ndarray = counts.reshape(n, levels, levels).astype(np.float64)
     if symmetric:
         p = p + p.transpose(0, 2, 1)
     if normed:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fxcore.schemas.common import ComponentSpec, JobConfig, Strict
 
+TABULAR: tuple[Literal["rf", "lr", "gb"], ...] = ("rf", "lr", "gb")
 _LOADER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -108,7 +109,7 @@ class LabelTableConfig(JobConfig):
     features: list[str] | None = Field(None, description="default: every other column")
     id_column: str | None = Field(None, description="item ids (default: the row number)")
     classifiers: list[Literal["rf", "lr", "gb"]] = Field(
-        default_factory=lambda: ["rf", "lr", "gb"], min_length=1
+        default_factory=lambda: list(TABULAR), min_length=1
     )
     labeller: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="opal-milp"))
     annotator: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="simulate"))
