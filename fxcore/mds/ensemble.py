@@ -6,9 +6,9 @@ p_m(y|x)``, each fit on its own bootstrap sample of the training split (with
 MDS image has a known label, its condition. The ensemble is then scored (accuracy, macro
 one-vs-rest AUC, macro F1) on the real test set, on the generator's start images ``g(z_init, c)``
 (a control: how good the generator alone is) and on the MDS set ``g(z*, c)``. Finally the MDS
-latents ``z*`` are clustered with DBSCAN (eps chosen from a grid by the silhouette score of the
-non-noise points), plotted on their top two principal components, with example images per
-cluster.
+latents ``z*`` are clustered with DBSCAN (eps chosen from a grid by the silhouette of the
+clustered points times the fraction clustered), plotted on their top two principal
+components, with example images per cluster.
 """
 
 from __future__ import annotations
@@ -123,7 +123,9 @@ def scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- clustering
 def cluster_latents(z: np.ndarray, eps_grid: list[float], min_samples: int) -> dict[str, Any]:
-    """DBSCAN on standardised ``z``; eps with the best silhouette of the non-noise points."""
+    """DBSCAN on standardised ``z`` for each eps of the grid; the chosen eps maximises the
+    silhouette of the clustered points times the fraction of points clustered (a silhouette
+    alone favours an eps that leaves almost everything as noise)."""
     from sklearn.cluster import DBSCAN
     from sklearn.metrics import silhouette_score
 
@@ -137,17 +139,19 @@ def cluster_latents(z: np.ndarray, eps_grid: list[float], min_samples: int) -> d
         sil = float("nan")
         if k >= 2 and keep.sum() > k:
             sil = float(silhouette_score(zs[keep], lab[keep]))
+        score = sil * keep.mean()  # silhouette of the clustered points x fraction clustered
         grid.append({"eps": eps, "clusters": k, "noise": float(1 - keep.mean()),
-                     "silhouette": None if np.isnan(sil) else sil})
-        if not np.isnan(sil) and (best is None or sil > best[1]):
-            best = (eps, sil, lab)
+                     "silhouette": None if np.isnan(sil) else sil,
+                     "score": None if np.isnan(score) else float(score)})
+        if not np.isnan(score) and (best is None or score > best[1]):
+            best = (eps, score, lab)
     if best is None:  # no eps gave two clusters: keep the eps with the fewest noise points
         row = min(grid, key=lambda r: r["noise"])
         lab = DBSCAN(eps=row["eps"], min_samples=min_samples).fit_predict(zs)
         best = (row["eps"], float("nan"), lab)
-    sil_best = None if np.isnan(best[1]) else best[1]
-    return {"eps": best[0], "silhouette": sil_best, "labels": best[2], "grid": grid,
-            "standardised": zs}
+    chosen = next(r for r in grid if r["eps"] == best[0])
+    return {"eps": best[0], "silhouette": chosen["silhouette"], "score": chosen["score"],
+            "labels": best[2], "grid": grid, "standardised": zs}
 
 
 def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,7 +245,8 @@ def evaluate(store: RunStore, prep: Prepared) -> dict[str, Any]:
             titles.append(f"{tag} y={setup.classes[labels[i]]} ens={setup.classes[mds_pred[i]]}")
     save_image_grid(torch.stack(shown), store.artefact("ensemble_cluster_examples.png"), titles,
                     ncol=spec.examples_per_cluster, suptitle="MDS examples per DBSCAN cluster")
-    result["clusters"] = {"eps": cl["eps"], "silhouette": cl["silhouette"], "grid": cl["grid"],
+    result["clusters"] = {"eps": cl["eps"], "silhouette": cl["silhouette"],
+                          "score": cl["score"], "grid": cl["grid"],
                           "pca_explained": explained, "clusters": clusters}
     write_atomic(store.artefact("ensemble.json"), json.dumps(result, indent=1) + "\n")
     if not store.has("ensemble", "metrics"):

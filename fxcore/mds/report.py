@@ -56,7 +56,11 @@ def _plot_curve(data: dict[str, Any], key: str, ylabel: str, path: Any) -> None:
 
 
 def _title(top: dict[str, Any], tag: str, d: float) -> str:
-    preds = " ".join(f"{v['classes'][0]}:{v['probs'][0]:.2f}" for v in top.values())
+    """``tag D=..`` over each classifier's top-1 (with its probability when M <= 3)."""
+    if len(top) <= 3:
+        preds = " ".join(f"{v['classes'][0]}:{v['probs'][0]:.2f}" for v in top.values())
+    else:
+        preds = "/".join(str(v["classes"][0]) for v in top.values())
     return f"{tag} D={d:.2f}\n{preds}"
 
 

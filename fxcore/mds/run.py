@@ -43,13 +43,21 @@ def build_setup(config: MdsConfig, registry: Registry | None = None) -> MdsSetup
         for i, spec in enumerate(config.classifiers)
     ]
     div = reg.create("divergence", config.divergence, where="divergence")
-    names = [_label(spec.name, spec.params) for spec in config.classifiers]
+    names = labels(config.classifiers)
     return MdsSetup(gen, clfs, div, names, generator_name=config.generator.name)
 
 
-def _label(name: str, params: dict[str, Any]) -> str:
-    extra = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
-    return f"{name}({extra})" if extra else name
+def labels(specs: list[Any]) -> list[str]:
+    """Short unique names: ``name`` plus the params that differ between the classifiers."""
+    keys = {k for s in specs for k in s.params}
+    differ = sorted(k for k in keys if len({repr(s.params.get(k)) for s in specs}) > 1)
+    out = []
+    for s in specs:
+        extra = ",".join(f"{k}={s.params[k]}" for k in differ if k in s.params)
+        out.append(f"{s.name}({extra})" if extra else s.name)
+    if len(set(out)) < len(out):  # identical specs: number them
+        out = [f"{n}#{i}" for i, n in enumerate(out)]
+    return out
 
 
 def prepare(config: MdsConfig, registry: Registry | None = None) -> Prepared:

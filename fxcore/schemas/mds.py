@@ -25,9 +25,9 @@ class EnsembleConfig(Strict):
     bootstrap: bool = Field(True, description="fit each classifier on a bootstrap sample")
     test_size: int | None = Field(None, gt=0, description="use the first N test images")
     eps_grid: list[float] = Field(
-        default_factory=lambda: [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0],
+        default_factory=lambda: [round(0.5 + 0.125 * i, 3) for i in range(21)],
         min_length=1,
-        description="DBSCAN eps values tried on the standardised MDS latents",
+        description="DBSCAN eps values tried on the standardised MDS latents (0.5 .. 3)",
     )
     min_samples: int = Field(5, gt=0, description="DBSCAN min_samples")
     examples_per_cluster: int = Field(8, gt=0)
