@@ -130,7 +130,7 @@ def cluster_latents(z: np.ndarray, eps_grid: list[float], min_samples: int) -> d
     from sklearn.metrics import silhouette_score
 
     zs = (z - z.mean(0)) / z.std(0).clip(1e-9)
-    grid = []
+    grid: list[dict[str, Any]] = []
     best: tuple[float, float, np.ndarray] | None = None
     for eps in eps_grid:
         lab = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(zs)
@@ -146,12 +146,13 @@ def cluster_latents(z: np.ndarray, eps_grid: list[float], min_samples: int) -> d
         if not np.isnan(score) and (best is None or score > best[1]):
             best = (eps, score, lab)
     if best is None:  # no eps gave two clusters: keep the eps with the fewest noise points
-        row = min(grid, key=lambda r: r["noise"])
+        row = min(grid, key=lambda r: float(r["noise"]))
         lab = DBSCAN(eps=row["eps"], min_samples=min_samples).fit_predict(zs)
-        best = (row["eps"], float("nan"), lab)
-    chosen = next(r for r in grid if r["eps"] == best[0])
-    return {"eps": best[0], "silhouette": chosen["silhouette"], "score": chosen["score"],
-            "labels": best[2], "grid": grid, "standardised": zs}
+        best = (float(row["eps"]), float("nan"), lab)
+    eps, _, labels = best
+    chosen = next(r for r in grid if r["eps"] == eps)
+    return {"eps": eps, "silhouette": chosen["silhouette"], "score": chosen["score"],
+            "labels": labels, "grid": grid, "standardised": zs}
 
 
 def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
