@@ -20,6 +20,17 @@ import torch
 
 from fxcore_biggan.loading import write_config
 
+#: layer lists (up-sample?, in, out channel multipliers) of the released BigGAN-deep generators
+DEEP_LAYERS: dict[int, list[tuple[bool, int, int]]] = {
+    128: [(False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8),
+          (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1)],
+    256: [(False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8),
+          (True, 8, 8), (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2),
+          (False, 2, 2), (True, 2, 1)],
+}  # fmt: skip
+# Channels per stage follow BigGAN's G_arch (in 16,16,8,8,4,2 x 128 at 256 px); the parameter
+# counts, 50.4M and 55.9M, are the paper's for BigGAN-deep 128 and 256.
+
 
 def tiny_config(resolution: int = 32, channel_width: int = 4, z_dim: int = 128) -> Any:
     """A BigGAN-deep config at toy width: 4x4 -> ``resolution`` (32 or 64), 1000 classes."""
@@ -42,13 +53,26 @@ def tiny_config(resolution: int = 32, channel_width: int = 4, z_dim: int = 128) 
     )
 
 
-def build_tiny_biggan(seed: int = 0, resolution: int = 32, warmup: int = 5) -> torch.nn.Module:
-    """Random-weight BigGAN with finite eval-mode outputs (see the module docstring)."""
+def deep_config(resolution: int = 256) -> Any:
+    """The layout of the released ``biggan-deep-128`` / ``-256`` (width 128, attention at 64 px)."""
+    from pytorch_pretrained_biggan import BigGANConfig
+
+    return BigGANConfig(output_dim=resolution, layers=DEEP_LAYERS[resolution])
+
+
+def build_tiny_biggan(
+    seed: int = 0, resolution: int = 32, warmup: int = 5, full: bool = False
+) -> torch.nn.Module:
+    """Random-weight BigGAN with finite eval-mode outputs (see the module docstring).
+
+    ``full=True`` builds the released layout (:func:`deep_config`, 128 or 256 px) instead of the
+    toy one: the same compute as the real weights, for throughput benchmarks.
+    """
     from pytorch_pretrained_biggan import BigGAN
     from pytorch_pretrained_biggan.model import BigGANBatchNorm
 
     torch.manual_seed(seed)
-    config = tiny_config(resolution)
+    config = deep_config(resolution) if full else tiny_config(resolution)
     model = BigGAN(config)
     for module in model.modules():
         if isinstance(module, BigGANBatchNorm) and not module.conditional:
@@ -68,11 +92,12 @@ def save_tiny_biggan(
     seed: int = 0,
     resolution: int = 32,
     weights: Literal["bin", "safetensors"] = "bin",
+    full: bool = False,
 ) -> Path:
     """Write ``config.json`` and ``pytorch_model.bin`` (or ``model.safetensors``) to ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    model = build_tiny_biggan(seed=seed, resolution=resolution)
+    model = build_tiny_biggan(seed=seed, resolution=resolution, full=full, warmup=2 if full else 5)
     write_config(model.config, path / "config.json")
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     if weights == "safetensors":

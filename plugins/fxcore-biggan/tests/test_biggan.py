@@ -232,3 +232,14 @@ def test_truncation_changes_the_latents_and_images(registry: Registry, tiny_bigg
     high = make(registry, tiny_biggan, condition=1, truncation=0.8)
     torch.testing.assert_close(4 * low.sample_latent(3, 0), high.sample_latent(3, 0))
     assert (low.generate("", {}, 1, 0) - high.generate("", {}, 1, 0)).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("resolution, params", [(128, 50_388_609), (256, 55_880_833)])
+def test_benchmark_layouts_are_the_released_ones(resolution: int, params: int) -> None:
+    """BigGAN-deep 128 / 256 have 50.4M / 55.9M parameters (Brock et al., 2019)."""
+    from fxcore_biggan.testing import deep_config
+    from pytorch_pretrained_biggan import BigGAN
+
+    with torch.device("meta"):
+        model = BigGAN(deep_config(resolution))
+    assert sum(p.numel() for p in model.parameters()) == params

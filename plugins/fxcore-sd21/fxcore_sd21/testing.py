@@ -10,7 +10,8 @@ the SD scheduler's betas) at toy width. ``save_tiny_pipeline(dir)`` writes a dir
     path = save_tiny_pipeline(tmp_path / "sd-tiny")
     gen = registry.create("generator", {"name": "sd21", "params": {"model": str(path)}})
 
-Images are ``sample_size * 2`` pixels square (the tiny VAE downsamples by 2).
+Images are ``sample_size * 2`` pixels square (the tiny VAE downsamples by 2). ``arch="sd21-base"``
+builds the full SD 2.1-base layout with random weights (for throughput benchmarks).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -50,8 +52,66 @@ def save_tiny_tokenizer(path: str | Path, max_length: int = 77) -> Path:
     return path
 
 
-def build_tiny_pipeline(seed: int = 0, sample_size: int = 16) -> object:
-    """A random-weight ``StableDiffusionPipeline`` with SD 2.x structure at toy size."""
+def architecture(arch: str, sample_size: int) -> dict[str, dict[str, Any]]:
+    """Constructor arguments of the UNet, VAE and text encoder of ``arch``."""
+    if arch == "tiny":
+        return {
+            "unet": dict(
+                sample_size=sample_size,
+                block_out_channels=(32, 64),
+                layers_per_block=1,
+                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+                cross_attention_dim=32,
+                attention_head_dim=(2, 4),
+            ),
+            "vae": dict(
+                block_out_channels=(32, 64),
+                down_block_types=("DownEncoderBlock2D",) * 2,
+                up_block_types=("UpDecoderBlock2D",) * 2,
+                sample_size=sample_size * 2,
+            ),
+            "text": dict(
+                hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4
+            ),
+        }
+    if arch == "sd21-base":  # stabilityai/stable-diffusion-2-1-base: 512 px, OpenCLIP ViT-H text
+        return {
+            "unet": dict(
+                sample_size=64,
+                block_out_channels=(320, 640, 1280, 1280),
+                layers_per_block=2,
+                down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+                cross_attention_dim=1024,
+                attention_head_dim=(5, 10, 20, 20),
+            ),
+            "vae": dict(
+                block_out_channels=(128, 256, 512, 512),
+                down_block_types=("DownEncoderBlock2D",) * 4,
+                up_block_types=("UpDecoderBlock2D",) * 4,
+                layers_per_block=2,
+                sample_size=512,
+            ),
+            "text": dict(
+                hidden_size=1024,
+                intermediate_size=4096,
+                num_hidden_layers=23,
+                num_attention_heads=16,
+                projection_dim=512,
+                hidden_act="gelu",
+            ),
+        }
+    raise ValueError(f"unknown architecture {arch!r} (tiny, sd21-base)")
+
+
+def build_tiny_pipeline(seed: int = 0, sample_size: int = 16, arch: str = "tiny") -> Any:
+    """A random-weight ``StableDiffusionPipeline`` with SD 2.x structure.
+
+    ``arch="tiny"``: toy width, ``sample_size * 2`` pixels. ``arch="sd21-base"``: the full
+    SD 2.1-base layout (865M-parameter UNet, 512 px) with random weights, for throughput
+    benchmarks where the real weights cannot be downloaded (the compute is the same).
+    """
     from diffusers import (
         AutoencoderKL,
         DDIMScheduler,
@@ -60,42 +120,23 @@ def build_tiny_pipeline(seed: int = 0, sample_size: int = 16) -> object:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+    parts = architecture(arch, sample_size)
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = CLIPTokenizer.from_pretrained(save_tiny_tokenizer(tmp))
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        sample_size=sample_size,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=(2, 4),
-        use_linear_projection=True,
+        in_channels=4, out_channels=4, use_linear_projection=True, **parts["unet"]
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(32, 64),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        sample_size=sample_size * 2,
-    )
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, **parts["vae"])
     vocab = tokenizer.get_vocab()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(vocab),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
             max_position_embeddings=tokenizer.model_max_length,
             bos_token_id=vocab[SPECIALS[0]],
             eos_token_id=vocab[SPECIALS[1]],
             pad_token_id=vocab[SPECIALS[1]],
+            **parts["text"],
         )
     )
     scheduler = DDIMScheduler(
@@ -119,13 +160,20 @@ def build_tiny_pipeline(seed: int = 0, sample_size: int = 16) -> object:
 
 
 def save_tiny_pipeline(
-    path: str | Path, seed: int = 0, sample_size: int = 16, safetensors: bool = True
+    path: str | Path,
+    seed: int = 0,
+    sample_size: int = 16,
+    safetensors: bool = True,
+    arch: str = "tiny",
+    dtype: torch.dtype = torch.float32,
 ) -> Path:
-    """Build the tiny pipeline and ``save_pretrained`` it to ``path`` (a diffusers directory).
+    """Build the pipeline and ``save_pretrained`` it to ``path`` (a diffusers directory).
 
-    ``safetensors=False`` writes pickled ``.bin`` weights instead (to test safe loading).
+    ``safetensors=False`` writes pickled ``.bin`` weights where diffusers still can (UNet, VAE)
+    to test safe loading; ``dtype=torch.float16`` halves the size of an ``sd21-base`` save.
     """
     path = Path(path)
-    pipe = build_tiny_pipeline(seed=seed, sample_size=sample_size)
-    pipe.save_pretrained(path, safe_serialization=safetensors)  # type: ignore[attr-defined]
+    pipe = build_tiny_pipeline(seed=seed, sample_size=sample_size, arch=arch)
+    pipe.to(dtype=dtype)
+    pipe.save_pretrained(path, safe_serialization=safetensors)
     return path

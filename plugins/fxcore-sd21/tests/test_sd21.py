@@ -198,3 +198,16 @@ def test_saved_model_is_a_real_diffusers_directory(tiny_sd: Path) -> None:
     index = json.loads((tiny_sd / "model_index.json").read_text())
     assert index["_class_name"] == "StableDiffusionPipeline"
     assert (tiny_sd / "unet" / "diffusion_pytorch_model.safetensors").exists()
+
+
+def test_benchmark_layout_is_sd21_base() -> None:
+    """The random full-size pipeline of the throughput benchmark has SD 2.1-base's UNet."""
+    from diffusers import UNet2DConditionModel
+    from fxcore_sd21.testing import architecture
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(
+            in_channels=4, out_channels=4, use_linear_projection=True,
+            **architecture("sd21-base", 0)["unet"],
+        )  # fmt: skip
+    assert sum(p.numel() for p in unet.parameters()) == 865_910_724
