@@ -152,7 +152,8 @@ def plot_pairs(pairs: list[dict[str, Any]], path: Path) -> Path | None:
     plt = _plt()
     ncol = min(3, len(pairs))
     nrow = -(-len(pairs) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.6 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 3.6 * nrow), squeeze=False,
+                             layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     image = None
@@ -170,7 +171,7 @@ def plot_pairs(pairs: list[dict[str, Any]], path: Path) -> Path | None:
                 if not np.isnan(x):
                     ax.text(j, i, f"{x:.2f}", ha="center", va="center", fontsize=6)
     if image is not None:
-        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="mean accuracy")
+        fig.colorbar(image, ax=axes, shrink=0.6, label="mean accuracy")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
