@@ -1,0 +1,225 @@
+"""Surrogate Bayesian optimisation over the subdomains (the BO paper, Algorithm 1, lines 6-8).
+
+After ``n_init`` uniformly random subdomains, each proposal fits a surrogate f̂ of the target
+(accuracy) on the features of the evaluated subdomains and proposes the unevaluated ones with the
+best acquisition score (:mod:`fxcore_sklearn.acquisition`; the target is minimised).
+
+Batches (k > 1): Thompson sampling takes the minimiser of k independent posterior draws (the next
+best of a draw where two agree); the other acquisitions use the kriging believer — pick the best,
+add it to the data with y = μ(x) as if observed, refit, repeat — so the batch spreads out where the
+model is uncertain instead of taking k near-identical subdomains.
+
+Deterministic given the seed and the sequence of calls: every random choice (initial design, tie
+breaks, bootstrap resamples, tree seeds, posterior draws) comes from one generator seeded in
+``setup``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from threadpoolctl import ThreadpoolController
+
+from fxcore.contracts import Observations
+from fxcore_sklearn import acquisition as acq
+from fxcore_sklearn.features import one_hot_features
+from fxcore_sklearn.models import Surrogate, make_surrogate
+
+Model = Literal["rf", "lasso", "linear", "svr", "bayesian-ridge"]
+Acquisition = Literal["pf", "ei", "lcb", "thompson", "greedy"]
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _one_blas_thread() -> Any:
+    """Limit BLAS to one thread (small dense algebra: fastest, immune to oversubscription);
+    the controller is built once, as scanning the loaded libraries takes milliseconds."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+#: models that see interactions only through explicit pairwise features
+LINEAR = {"lasso", "linear", "bayesian-ridge"}
+
+
+class AcquisitionParams(BaseModel):
+    """Parameters shared by every surrogate selector (``model`` fixed by the preset)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    acquisition: Acquisition = Field("pf", description="pf | ei | lcb | thompson | greedy")
+    n_init: int = Field(10, ge=1, description="random subdomains before the first model")
+    interactions: bool | None = Field(
+        None, description="add pairwise one-hot products; default: on for linear models")
+    ensemble: int | None = Field(
+        None, ge=0, description="trees (rf) or bootstrap members (lasso/linear/svr); "
+        "default 50 trees / 8 members; 0 only with the greedy acquisition")
+    alpha: float = Field(0.001, gt=0, description="Lasso penalty")
+    beta: float = Field(2.0, ge=0, description="LCB: μ − √β σ")
+    xi: float = Field(0.0, ge=0, description="EI margin below the incumbent")
+    failure_quantile: float = Field(
+        0.1, gt=0, lt=1, description="PF: the failure level τ is this quantile of the "
+        "observed and predicted targets")
+    refit_growth: float | None = Field(
+        None, ge=0, le=1, description="refit only after the data grew by this fraction "
+        "(0: refit at every proposal); default 0 for bayesian-ridge and ensemble=0, else 0.05; "
+        "between refits the acquisition of the last fit is reused")
+
+
+class SurrogateParams(AcquisitionParams):
+    model: Model = Field("bayesian-ridge",
+                         description="bayesian-ridge | rf | lasso | linear | svr")
+
+    @model_validator(mode="after")
+    def _ensemble_for_uncertainty(self) -> SurrogateParams:
+        if self.ensemble == 0 and self.acquisition != "greedy" and self.model != "bayesian-ridge":
+            raise ValueError(f"ensemble=0 gives no uncertainty for acquisition "
+                             f"{self.acquisition!r}; use greedy or ensemble >= 2")
+        return self
+
+
+class SurrogateSelector:
+    """Surrogate-model selector; see the module docstring."""
+
+    def __init__(self, model: Model = "bayesian-ridge", acquisition: Acquisition = "pf",
+                 n_init: int = 10,
+                 interactions: bool | None = None, ensemble: int | None = None,
+                 alpha: float = 0.001, beta: float = 2.0, xi: float = 0.0,
+                 failure_quantile: float = 0.1, refit_growth: float | None = None) -> None:
+        p = SurrogateParams(model=model, acquisition=acquisition, n_init=n_init,
+                            interactions=interactions, ensemble=ensemble, alpha=alpha, beta=beta,
+                            xi=xi, failure_quantile=failure_quantile,
+                            refit_growth=refit_growth)
+        self.params = p
+        self.interactions = p.model in LINEAR if p.interactions is None else p.interactions
+        self.ensemble = p.ensemble if p.ensemble is not None else (50 if p.model == "rf" else 8)
+        # ensembles (forest, bootstrap) cost tens of fits: refit after 5% more data by default
+        self.refit_growth = p.refit_growth if p.refit_growth is not None else (
+            0.0 if p.model == "bayesian-ridge" or self.ensemble == 0 else 0.05)
+        self._scores: np.ndarray | None = None
+        self.surrogate: Surrogate | None = None
+        self._fitted_on = -1
+        self._observed = Observations()
+
+    # ----------------------------------------------------------------- contract
+    def setup(self, space: Any, seed: int) -> None:
+        self.x = one_hot_features(space, self.interactions)
+        self.rng = np.random.default_rng(seed)
+        self.surrogate = None
+        self._fitted_on = -1
+        self._observed = Observations()
+        self._scores = None
+
+    def propose(self, observed: Observations, candidates: np.ndarray, k: int) -> np.ndarray:
+        candidates = np.asarray(candidates, dtype=np.int64)
+        k = min(k, len(candidates))
+        self._observed = observed
+        if len(observed) < self.params.n_init or len(np.unique(observed.rows)) < 2:
+            return self.rng.choice(candidates, size=k, replace=False)
+        with _one_blas_thread():
+            refit = self._stale(len(observed))
+            if refit:
+                self._fit(observed.rows, observed.accuracy)
+            if self.params.acquisition == "thompson":
+                return self._thompson(candidates, k)
+            return self._believer(observed, candidates, k, refit)
+
+    def predict(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """μ and σ of the surrogate (fitted on the observations of the latest proposal)."""
+        with _one_blas_thread():
+            if self.surrogate is None or self._fitted_on != len(self._observed):
+                if len(self._observed) < 2:
+                    raise RuntimeError("predict needs at least 2 observations")
+                self._fit(self._observed.rows, self._observed.accuracy)
+            assert self.surrogate is not None
+            return self.surrogate.predict(self.x[np.asarray(rows, dtype=np.int64)])
+
+    # ----------------------------------------------------------------- internals
+    def _stale(self, n: int) -> bool:
+        last = self._fitted_on
+        return self.surrogate is None or last < 0 or n >= last * (1 + self.refit_growth) \
+            and n != last
+
+    def _fit(self, rows: np.ndarray, y: np.ndarray) -> None:
+        p = self.params
+        self.surrogate = make_surrogate(p.model, self.ensemble, p.alpha)
+        self.surrogate.fit(self.x[rows], np.asarray(y, dtype=np.float64), self.rng)
+        self._fitted_on = len(rows)
+
+    def _score(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Acquisition of ``rows`` given the targets ``y`` observed (or believed) so far."""
+        assert self.surrogate is not None
+        mean, std = self.surrogate.predict(self.x[rows])
+        p = self.params
+        best = float(np.min(y))
+        if p.acquisition == "pf":
+            level = float(np.quantile(np.concatenate([y, mean]), p.failure_quantile))
+            return acq.probability_below(mean, std, level, self.surrogate.noise_var)
+        if p.acquisition == "ei":
+            return acq.expected_improvement(mean, std, best, p.xi)
+        if p.acquisition == "lcb":
+            return acq.lower_confidence_bound(mean, std, p.beta)
+        return acq.greedy(mean)
+
+    def _best(self, score: np.ndarray) -> int:
+        """Index of the highest score; ties broken at random (seeded)."""
+        return int(np.lexsort((self.rng.random(len(score)), -score))[0])
+
+    def _believer(self, observed: Observations, candidates: np.ndarray, k: int,
+                  refit: bool) -> np.ndarray:
+        rows, y = observed.rows.copy(), observed.accuracy.astype(np.float64).copy()
+        chosen: list[int] = []
+        left = candidates.copy()
+        if refit or self._scores is None:
+            score = self._score(left, y)
+            self._scores = np.full(len(self.x), -np.inf)
+            self._scores[left] = score
+        else:  # the model is not refitted yet: reuse its acquisition
+            score = self._scores[left]
+        while True:
+            i = self._best(score)
+            chosen.append(int(left[i]))
+            if len(chosen) == k:
+                break
+            left = np.delete(left, i)
+            score = np.delete(score, i)
+            if refit:  # kriging believer: pretend μ(x) was observed and refit
+                assert self.surrogate is not None
+                mu = float(self.surrogate.predict(self.x[[chosen[-1]]])[0][0])
+                rows, y = np.append(rows, chosen[-1]), np.append(y, mu)
+                self._fit(rows, y)
+                score = self._score(left, y)
+        if refit and k > 1:  # the model of record is the one fitted on real observations
+            self._fit(observed.rows, observed.accuracy)
+        return np.array(chosen, dtype=np.int64)
+
+    def _thompson(self, candidates: np.ndarray, k: int) -> np.ndarray:
+        assert self.surrogate is not None
+        draws = self.surrogate.draw(self.x[candidates], self.rng, k)
+        taken = np.zeros(len(candidates), dtype=bool)
+        chosen = []
+        for d in draws:
+            score = np.where(taken, -np.inf, -d)
+            i = self._best(score)
+            taken[i] = True
+            chosen.append(int(candidates[i]))
+        return np.array(chosen, dtype=np.int64)
+
+
+class LassoGreedyParams(BaseModel):
+    """The BO paper's rule: Lasso(α) on one-hot attributes, lowest prediction first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_init: int = Field(10, ge=1, description="random subdomains before the first model")
+    alpha: float = Field(0.001, gt=0, description="Lasso penalty")
+
+
+def lasso_greedy(n_init: int = 10, alpha: float = 0.001) -> SurrogateSelector:
+    """Le Coz et al. (2024): Lasso(α=0.001) on one-hot (drop_first) main effects after
+    ``n_init`` random subdomains; propose the lowest predicted accuracy."""
+    return SurrogateSelector(model="lasso", acquisition="greedy", n_init=n_init,
+                             interactions=False, ensemble=0, alpha=alpha)
