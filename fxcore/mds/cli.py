@@ -27,7 +27,7 @@ def mds_cmd(config: Path, out: Path | None, resume: bool, as_json: bool, ensembl
     if cfg.ensemble is not None and not ensemble:
         raise ConfigError(f"{config}: ensemble: this config has an [ensemble] table; run it "
                           "with fx mds --ensemble")
-    out = out or Path("runs") / f"{'mds-ensemble' if ensemble else 'mds'}-{config.stem}"
+    out = out or Path("runs") / f"mds-{config.stem}"
     if ensemble:
         from fxcore.mds.ensemble import run_ensemble
 

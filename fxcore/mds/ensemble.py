@@ -31,8 +31,6 @@ from fxcore.plugins import Registry
 from fxcore.schemas.mds import EnsembleConfig, MdsConfig
 from fxcore.store import RunStore, write_atomic
 
-JOB = "mds-ensemble"
-
 
 # ---------------------------------------------------------------------- data
 def _as_images(images: Any) -> torch.Tensor:
@@ -260,4 +258,4 @@ def run_ensemble(config: MdsConfig, out: str | Path, resume: bool = False,
     """``fx mds --ensemble``: bag the members, run MDS across them, score, cluster."""
     prep = prepare_ensemble(config, registry)
     return run_mds(config, out, resume=resume, prepared=prep, show_progress=show_progress,
-                   job=JOB, extra=evaluate)
+                   extra=evaluate)

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -114,13 +113,3 @@ def relative_change(z: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
     diff = (z - z0).flatten(1).norm(dim=1)
     return diff / z0.flatten(1).norm(dim=1).clamp_min(1e-12)
 
-
-def load_records(path: str | Path) -> list[dict]:
-    """The ``start`` records of a finished or interrupted run directory."""
-    from fxcore.store import RunStore
-
-    store = RunStore(Path(path))
-    try:
-        return store.records("start")
-    finally:
-        store.close()

@@ -1,5 +1,8 @@
 """Artefacts of an ``mds`` run, rebuilt from the run store (so a resumed run reports the same).
 
+``fx report RUN_DIR`` calls :func:`write_report`, which needs no models: it gathers the run's
+summary and PNGs into one self-contained HTML page, ``artefacts/report.html``.
+
 ``artefacts/``:
 
 - ``curves.json``, ``divergence.png``, ``dz.png``: per recorded step, the mean and the 10/50/90 %
@@ -11,12 +14,17 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from fxcore.errors import ConfigError
 from fxcore.imaging import save_image_grid
 from fxcore.store import RunStore, write_atomic
 
@@ -76,7 +84,7 @@ def decode(generator: Any, records: list[dict], which: str) -> torch.Tensor:
         return generator.decode(z, cond)
 
 
-def write_report(store: RunStore, prep: Any) -> dict[str, Any]:
+def write_artefacts(store: RunStore, prep: Any) -> dict[str, Any]:
     """Write the artefacts; return the run summary (also the demo's and ``--json``'s output)."""
     records = store.records("start")
     records.sort(key=lambda r: r["start"])
@@ -183,3 +191,37 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines.append(f"results in {s['run_dir']} (before_after.png, divergence.png, dz.png, "
                  "curves.json, samples.json under artefacts/)")
     return lines
+
+
+@dataclass
+class Report:
+    """What ``fx report`` prints: the summary (``--json``) and the HTML page."""
+
+    data: dict[str, Any]
+    html: Path
+
+
+_PNGS = ("before_after.png", "divergence.png", "dz.png", "ensemble_clusters.png",
+         "ensemble_cluster_examples.png")
+
+
+def write_report(run_dir: str | Path) -> Report:
+    """One self-contained HTML page of a finished ``mds`` run (summary lines + its PNGs)."""
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / "run.json").read_text())
+    summary = info.get("summary")
+    if info.get("status") != "complete" or not summary:
+        raise ConfigError(f"{run_dir}: the mds run is not finished; continue it with "
+                          "fx mds CONFIG --out RUN_DIR --resume")
+    parts = [f"<h1>mds run {html.escape(str(run_dir))}</h1><pre>"]
+    parts += [html.escape(line) for line in summary_lines(summary)]
+    parts.append("</pre>")
+    for name in _PNGS:
+        png = run_dir / "artefacts" / name
+        if png.is_file():
+            data = base64.b64encode(png.read_bytes()).decode()
+            parts.append(f'<h2>{name}</h2><img src="data:image/png;base64,{data}">')
+    page = run_dir / "artefacts" / "report.html"
+    write_atomic(page, "<!doctype html><meta charset=utf-8><title>mds</title>"
+                 + "\n".join(parts) + "\n")
+    return Report(summary, page)

@@ -85,7 +85,7 @@ def run_mds(
 
     ``extra(store, prepared)`` adds to the summary after the report (the ensemble study).
     """
-    from fxcore.mds.report import write_report
+    from fxcore.mds.report import write_artefacts
 
     prep = prepared or prepare(config, registry)
     store = RunStore.open(out, job, config, resume=resume)
@@ -117,7 +117,7 @@ def run_mds(
                     store.add("chunk", str(k), {"starts": starts, "seconds": seconds})
                 final = float(np.mean(result.trace.divergence[-1]))
                 bar.advance(len(starts), divergence=final)
-        summary = write_report(store, prep)
+        summary = write_artefacts(store, prep)
         if extra is not None:
             summary.update(extra(store, prep))
         summary["seconds"] = time.perf_counter() - t0
