@@ -27,8 +27,10 @@ def _has_example() -> bool:
 
 
 @pytest.mark.skipif(not _has_example(), reason="the MNIST reference plugin is not installed")
-def test_demo_explores_the_mnist_example_and_writes_the_report(monkeypatch, tmp_path):
-    monkeypatch.setenv("FXCORE_CACHE", str(tmp_path / "cache"))
+def test_demo_explores_the_mnist_example_and_writes_the_report(monkeypatch, tmp_path,
+                                                               tmp_path_factory):
+    # a fresh cache: the demo includes training the classifier on first use
+    monkeypatch.setenv("FXCORE_CACHE", str(tmp_path_factory.getbasetemp() / "mnist-cache"))
     lines = demo.run_demo(tmp_path / "demo")
     text = "\n".join(lines)
     assert "worst subdomains found:" in text and "accuracy" in text
