@@ -97,7 +97,7 @@ def test_export_table_loads_in_the_replay_benchmark(full_run, tmp_path, capsys):
     assert main(["report", str(full_run), "--export-table", str(table), "--json"]) == 0
     export = json.loads(capsys.readouterr().out)["export"]
     assert export["n_rows"] == 36 and export["n_no_valid_images"] == 12
-    assert export["full_domain"] and export["numeric_attributes"] == []
+    assert export["full_domain"] and export["prefixed"] == []
     loaded = load_table(table)
     assert loaded.n_rows == 36 and loaded.domain.attribute_names[:2] == ["digit", "rotation"]
     run = load_run(full_run)
@@ -119,3 +119,21 @@ def test_mean_interval_is_a_t_interval():
     assert m == pytest.approx(0.4)
     assert hi - m == pytest.approx(4.302653 * 0.2 / np.sqrt(3), rel=1e-5)
     assert mean_interval(np.array([0.5]))[1:] == (None, None)
+
+
+def test_numeric_attribute_values_are_prefixed_for_the_benchmark(registry, tmp_path):
+    from fxcore.bench.table import load_table
+    from fxcore.explore.export import export_table
+
+    domain = {**DOMAIN, "attributes": {"digit": ["1", "3"], "noise": ["0", "0.3"],
+                                       "rotation": ["upright", "tilted"]},
+              "invalid": [], "prompt_template": "{true_class} {noise} {rotation}"}
+    data = {"budget": 100, "images_per_subdomain": 4, "generator": "digits/render",
+            "classifier": "digits/softmax", "selector": "exhaustive", "domain": domain}
+    config = validate_config(data, ExploreConfig, registry)
+    explore(config, tmp_path / "run", registry=registry, show_progress=False)
+    export = export_table(tmp_path / "run", tmp_path / "t.csv")
+    assert export["prefixed"] == ["digit", "noise"] and export["full_domain"]
+    table = load_table(tmp_path / "t.csv")
+    assert table.domain.attribute_names == ["digit", "noise", "rotation"]
+    assert table.domain.attributes[1].values == ["noise_0", "noise_0.3"]
