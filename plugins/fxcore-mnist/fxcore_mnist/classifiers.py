@@ -129,6 +129,7 @@ def train_net(
     finally:
         torch.set_num_threads(threads)
     net.eval()
+    net.zero_grad(set_to_none=True)
     for p in net.parameters():
         p.requires_grad_(False)
 

@@ -1,0 +1,42 @@
+"""Shared fixtures: one intra-op thread, and small classifiers trained once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from fxcore_mnist.classifiers import MnistClassifier
+from fxcore_mnist.data import FASHION_DIR, fashion_dir
+
+#: epochs of the session's classifiers: enough for real accuracy, seconds of CPU in all
+EPOCHS = 3
+
+needs_fashion = pytest.mark.skipif(
+    not (fashion_dir() / "t10k-labels-idx1-ubyte.gz").is_file(),
+    reason=f"Fashion-MNIST not installed at {FASHION_DIR} (apt-get install dataset-fashion-mnist)",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fxcore-cache")
+
+
+@pytest.fixture(scope="session")
+def trained(cache_dir: Path) -> dict[str, MnistClassifier]:
+    """``cnn``, ``mlp`` and ``linear`` trained on MNIST-5k in a fresh cache."""
+    return {
+        arch: MnistClassifier(arch=arch, dataset="mnist", epochs=EPOCHS, cache_dir=cache_dir)
+        for arch in ("cnn", "mlp", "linear")
+    }
