@@ -38,6 +38,14 @@ _MASS = math.erf(BOUND / math.sqrt(2.0))  # Φ(2) - Φ(-2)
 ClassRef = int | str
 
 
+def imagenet_condition_names(hierarchy: ClassHierarchy) -> list[str]:
+    """Display names of the 1000 classes, made unique: ``"crane (n02012849)"`` where a name
+    is shared (crane, maillot), so a name always maps back to one class index."""
+    names = [hierarchy.name(i) for i in range(len(hierarchy))]
+    shared = {n for n in names if names.count(n) > 1}
+    return [f"{n} ({hierarchy.wnid(i)})" if n in shared else n for i, n in enumerate(names)]
+
+
 class BigGANParams(BaseModel):
     """Parameters of the ``biggan`` generator (``[generator.params]`` in a job config)."""
 
@@ -80,11 +88,12 @@ class BigGANGenerator:
         self.truncation = float(p.truncation)
         self.resolution: int = int(self.config.output_dim)
         self._hierarchy = ClassHierarchy.imagenet() if self.num_classes == 1000 else None
-        self.conditions: Sequence[str] | None = (
-            [self._hierarchy.name(i) for i in range(1000)]
+        self.conditions: Sequence[str] = (
+            imagenet_condition_names(self._hierarchy)
             if self._hierarchy is not None
             else [str(i) for i in range(self.num_classes)]
         )
+        self._condition_index = {name: i for i, name in enumerate(self.conditions)}
         self.default_class = (
             self.class_index(p.condition, where="biggan params.condition")
             if p.condition is not None
@@ -117,6 +126,8 @@ class BigGANGenerator:
             raise ConfigError(f"{where}: expected a class index, WordNet id or name, got {ref!r}")
         if isinstance(ref, str) and ref.strip().isdigit():
             ref = int(ref)
+        if isinstance(ref, str) and ref in self._condition_index:
+            return self._condition_index[ref]
         if isinstance(ref, int):
             if not 0 <= ref < self.num_classes:
                 raise ConfigError(f"{where}: class index {ref} not in 0..{self.num_classes - 1}")

@@ -38,6 +38,9 @@ def test_discovered_and_follows_the_latent_contract(registry: Registry, gen) -> 
     assert isinstance(gen, LatentGenerator)
     assert gen.latent_dim == 128 and gen.channels == 3
     assert len(gen.conditions) == 1000 and gen.conditions[CHIHUAHUA] == "Chihuahua"
+    assert len(set(gen.conditions)) == 1000  # shared names carry their WordNet id
+    assert gen.conditions[134] == "crane (n02012849)"
+    assert all(gen.class_index(name) == i for i, name in enumerate(gen.conditions))
 
 
 def test_generate_images_in_unit_range_one_seed_per_image(gen) -> None:

@@ -174,6 +174,7 @@ def save_tiny_pipeline(
     """
     path = Path(path)
     pipe = build_tiny_pipeline(seed=seed, sample_size=sample_size, arch=arch)
-    pipe.to(dtype=dtype)
+    if dtype != torch.float32:
+        pipe.to(dtype=dtype)
     pipe.save_pretrained(path, safe_serialization=safetensors)
     return path
