@@ -120,7 +120,18 @@ def _load_mnist5k() -> Dataset:
 
 
 def fashion_dir() -> Path:
+    """Folder of the Fashion-MNIST idx files (``$FXCORE_FASHION_MNIST`` overrides the default)."""
     return Path(os.environ.get("FXCORE_FASHION_MNIST", FASHION_DIR))
+
+
+def fashion_available() -> bool:
+    """Whether the four Fashion-MNIST files are installed."""
+    root = fashion_dir()
+    return all(
+        (root / f"{part}-{kind}-ubyte.gz").is_file()
+        for part in ("train", "t10k")
+        for kind in ("images-idx3", "labels-idx1")
+    )
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:

@@ -9,15 +9,9 @@ import pytest
 import torch
 
 from fxcore_mnist.classifiers import MnistClassifier
-from fxcore_mnist.data import FASHION_DIR, fashion_dir
 
 #: epochs of the session's classifiers: enough for real accuracy, seconds of CPU in all
 EPOCHS = 3
-
-needs_fashion = pytest.mark.skipif(
-    not (fashion_dir() / "t10k-labels-idx1-ubyte.gz").is_file(),
-    reason=f"Fashion-MNIST not installed at {FASHION_DIR} (apt-get install dataset-fashion-mnist)",
-)
 
 
 @pytest.fixture(scope="session", autouse=True)

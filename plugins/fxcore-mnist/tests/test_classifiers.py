@@ -9,13 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import EPOCHS, needs_fashion
 from fxcore.contracts import Classifier
 from pydantic import ValidationError
 
 from fxcore_mnist import classifiers
 from fxcore_mnist.classifiers import ClassifierParams, MnistClassifier, load_classifier
-from fxcore_mnist.data import load_dataset, to_tensor
+from fxcore_mnist.data import fashion_available, load_dataset, to_tensor
+
+needs_fashion = pytest.mark.skipif(
+    not fashion_available(),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +58,7 @@ def test_second_load_reuses_the_cache(
     path = first.cache_path
     assert path.parent == cache_dir / "mnist" and path.is_file()
     mtime = path.stat().st_mtime_ns
-    again = MnistClassifier(arch="cnn", epochs=EPOCHS, cache_dir=cache_dir)
+    again = MnistClassifier(arch="cnn", epochs=first.epochs, cache_dir=cache_dir)
     assert again.origin == "cache" and again.test_accuracy == first.test_accuracy
     assert path.stat().st_mtime_ns == mtime
     x = test_split[0][:50]
@@ -62,14 +66,15 @@ def test_second_load_reuses_the_cache(
     assert not [p for p in path.parent.iterdir() if p.suffix == ".tmp"]  # atomic writes
 
 
-def test_cache_key_has_every_training_setting(cache_dir: Path) -> None:
-    base = MnistClassifier(arch="cnn", epochs=EPOCHS, cache_dir=cache_dir, pretrained=False)
+def test_cache_key_has_every_training_setting(tmp_path: Path) -> None:
+    cache_dir = tmp_path
+    base = MnistClassifier(arch="cnn", epochs=3, cache_dir=cache_dir, pretrained=False)
     others = [
-        MnistClassifier(arch="mlp", epochs=EPOCHS, cache_dir=cache_dir, pretrained=False),
-        MnistClassifier(arch="cnn", epochs=EPOCHS + 1, cache_dir=cache_dir, pretrained=False),
-        MnistClassifier(arch="cnn", epochs=EPOCHS, seed=1, cache_dir=cache_dir, pretrained=False),
+        MnistClassifier(arch="mlp", epochs=3, cache_dir=cache_dir, pretrained=False),
+        MnistClassifier(arch="cnn", epochs=3 + 1, cache_dir=cache_dir, pretrained=False),
+        MnistClassifier(arch="cnn", epochs=3, seed=1, cache_dir=cache_dir, pretrained=False),
         MnistClassifier(
-            arch="cnn", epochs=EPOCHS, train_size=100, cache_dir=cache_dir, pretrained=False
+            arch="cnn", epochs=3, train_size=100, cache_dir=cache_dir, pretrained=False
         ),
     ]
     paths = {base.cache_path, *(o.cache_path for o in others)}
@@ -151,7 +156,9 @@ def test_untrained_then_fit_learns(
 
 
 def test_fit_changes_a_trained_model(trained: dict[str, MnistClassifier], cache_dir: Path) -> None:
-    clf = MnistClassifier(arch="mlp", epochs=EPOCHS, cache_dir=cache_dir)  # own copy (cache)
+    own = trained["mlp"]
+    clf = MnistClassifier(arch="mlp", epochs=own.epochs, cache_dir=cache_dir)  # a copy (cache)
+    assert clf.origin == "cache"
     x = to_tensor(load_dataset("mnist").images[:64])
     before = clf.predict_proba(x)
     wrong = np.full(64, 3)  # teach it that everything is a 3

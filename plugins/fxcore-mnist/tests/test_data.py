@@ -8,10 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import needs_fashion
 
 from fxcore_mnist import data
-from fxcore_mnist.data import DataNotFound, load_dataset, to_tensor
+from fxcore_mnist.data import DataNotFound, fashion_available, load_dataset, to_tensor
+
+needs_fashion = pytest.mark.skipif(
+    not fashion_available(),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
 
 
 def test_mnist5k_shapes_labels_and_balance() -> None:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import needs_fashion
 from fxcore.contracts import Generator
 from fxcore.plugins import Registry
 
 import fxcore_mnist
+from fxcore_mnist.data import fashion_available
 from fxcore_mnist.render import VOCABULARY, Draws, Render
+
+needs_fashion = pytest.mark.skipif(
+    not fashion_available(),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
 
 
 @pytest.fixture(scope="module")
