@@ -6,6 +6,7 @@ occupied ``--out``) is found before the run directory is written.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from fxcore.errors import ConfigError, FxError, RunError
 from fxcore.explore.loop import ExploreResult, make_grouping, run_explore, store_order
 from fxcore.plugins import Registry, default_registry
 from fxcore.schemas import ExploreConfig
-from fxcore.store import RunStore
+from fxcore.store import RunStore, config_hash
 
 JOB = "explore"
 
@@ -60,11 +61,22 @@ def default_out(config_path: str | Path) -> Path:
     return Path("runs") / f"{JOB}-{Path(config_path).stem}"
 
 
-def check_out(out: Path, resume: bool) -> None:
-    """Fail early (before components are built) when ``out`` cannot take this run."""
+def check_out(out: Path, resume: bool, config: ExploreConfig) -> None:
+    """Fail early (before components are built) when ``out`` cannot take this run; the run
+    store checks the same again when it opens."""
     info = out / "run.json"
     if resume and not info.exists():
         raise ConfigError(f"--resume: {out} holds no run to resume (no run.json)")
+    if resume:
+        try:
+            recorded = json.loads(info.read_text()).get("config_hash")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--resume: {info} is unreadable ({exc})") from None
+        if recorded != config_hash(config):
+            raise ConfigError(
+                f"--resume: the config changed since the run in {out} started "
+                f"(hash {recorded} != {config_hash(config)}); start a new run with --out"
+            )
     if not resume and info.exists():
         raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose "
                           "another --out")
@@ -81,7 +93,7 @@ def explore(
 ) -> ExploreResult:
     """Run (or resume) ``config`` into the run directory ``out``."""
     out = Path(out)
-    check_out(out, resume)
+    check_out(out, resume, config)
     parts = build_components(config, registry)
     grouping = make_grouping(config, parts.classifier)
     store = RunStore.open(out, JOB, config, resume=resume)
