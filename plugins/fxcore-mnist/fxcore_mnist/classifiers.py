@@ -50,6 +50,8 @@ DEFAULT_TRAIN_SIZE: dict[str, int | None] = {"mnist": None, "fashion": 20000}
 LEARNING_RATE: dict[str, float] = {"cnn": 2e-3, "mlp": 2e-3, "linear": 1e-2}
 SIZE = 28
 _CHUNK = 2048
+#: intra-op threads while training (``$FXCORE_MNIST_TRAIN_THREADS``; 0 keeps the caller's)
+TRAIN_THREADS = int(os.environ.get("FXCORE_MNIST_TRAIN_THREADS", "1"))
 
 
 def default_cache_dir() -> Path:
@@ -119,11 +121,12 @@ def train_net(
 ) -> None:
     """Adam on the cross-entropy, mini-batches shuffled by a generator seeded with ``seed``.
 
-    Runs on one intra-op thread (restored afterwards): these nets are too small to gain from
-    more, and on a loaded 2-core machine two spinning OpenMP threads made training ~20× slower.
+    Runs on :data:`TRAIN_THREADS` intra-op threads (default 1, restored afterwards): these nets
+    are too small to gain from more, and on a loaded 2-core machine two spinning OpenMP threads
+    made training ~20× slower.
     """
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(TRAIN_THREADS or threads)
     try:
         _train(net, images, labels, epochs, lr, seed, batch_size)
     finally:

@@ -59,7 +59,8 @@ BLUR = {"none": 0.0, "slight": 0.8, "strong": 1.6}
 #: value -> (gain, offset) of x -> offset + gain * x; "inverted" is 1 - x
 CONTRAST = {"normal": (1.0, 0.0), "low": (0.4, 0.3), "faint": (0.3, 0.0), "inverted": (-1.0, 1.0)}
 #: value -> (row slice, column slice) of the erased band, in the 28×28 frame of the source digit
-OCCLUSION: dict[str, tuple[tuple[int, int], tuple[int, int]] | None] = {
+Band = tuple[tuple[int, int], tuple[int, int]]
+OCCLUSION: dict[str, Band | None] = {
     "none": None,
     "top": ((3, 11), (0, SIZE)),
     "bottom": ((17, 25), (0, SIZE)),
@@ -310,10 +311,10 @@ class Render:
             x = x + sigma * d.noise
         return x.clamp_(0.0, 1.0)
 
-    def _occlude(self, x: torch.Tensor, band: object, d: Draws) -> torch.Tensor:
+    def _occlude(self, x: torch.Tensor, band: Band | None, d: Draws) -> torch.Tensor:
         if band is None:
             return x
-        (r0, r1), (c0, c1) = band  # type: ignore[misc]
+        (r0, r1), (c0, c1) = band
         step = np.rint(d.band * OCCLUSION_JITTER * self.jitter).astype(np.int64)
         for i in range(len(x)):
             dr, dc = (int(v) for v in step[i])
