@@ -318,11 +318,20 @@ def _version(dist: str) -> str:
         return __version__
 
 
+_PLAIN_KEY = re.compile(r"^[\w.-]+$")
+
+
+def _loc_part(part: object) -> str:
+    """A field-path element; user-written keys with odd characters are shown quoted."""
+    text = str(part)
+    return text if _PLAIN_KEY.match(text) else repr(text)
+
+
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """One line per pydantic error, each naming the full field path (``explore.budget``)."""
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after",))
+        loc = ".".join(_loc_part(p) for p in err["loc"] if p not in ("function-after",))
         path = ".".join(p for p in (prefix, loc) if p) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
@@ -332,7 +341,7 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
         ):
             msg = f"{msg} (got {err['input']!r})"
         lines.append(f"{path}: {msg}")
-    return "; ".join(lines)
+    return "; ".join(lines).replace("\n", "\\n")
 
 
 _DEFAULT: Registry | None = None
