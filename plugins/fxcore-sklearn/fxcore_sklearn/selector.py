@@ -19,10 +19,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from threadpoolctl import ThreadpoolController
 
 from fxcore.contracts import Observations
+from fxcore.errors import ConfigError
+from fxcore.plugins import format_validation_error
 from fxcore_sklearn import acquisition as acq
 from fxcore_sklearn.features import one_hot_features
 from fxcore_sklearn.models import Surrogate, make_surrogate
@@ -89,10 +91,13 @@ class SurrogateSelector:
                  interactions: bool | None = None, ensemble: int | None = None,
                  alpha: float = 0.001, beta: float = 2.0, xi: float = 0.0,
                  failure_quantile: float = 0.1, refit_growth: float | None = None) -> None:
-        p = SurrogateParams(model=model, acquisition=acquisition, n_init=n_init,
-                            interactions=interactions, ensemble=ensemble, alpha=alpha, beta=beta,
-                            xi=xi, failure_quantile=failure_quantile,
-                            refit_growth=refit_growth)
+        try:
+            p = SurrogateParams(model=model, acquisition=acquisition, n_init=n_init,
+                                interactions=interactions, ensemble=ensemble, alpha=alpha,
+                                beta=beta, xi=xi, failure_quantile=failure_quantile,
+                                refit_growth=refit_growth)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, "params")) from None
         self.params = p
         self.interactions = p.model in LINEAR if p.interactions is None else p.interactions
         self.ensemble = p.ensemble if p.ensemble is not None else (50 if p.model == "rf" else 8)
