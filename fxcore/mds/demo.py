@@ -32,8 +32,15 @@ def run_demo(out: Path) -> list[str]:
         path = example_config()
     except FileNotFoundError as exc:
         return [f"skipped: {exc}"]
+    import torch
+
     data = read_mapping(path) | DEMO_SIZE
     config = validate_config(data, MdsConfig, source=str(path))
     out = Path(out)
-    summary = run_mds(config, out, resume=(out / "run.json").exists(), show_progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small models and batches: as fast, and safe on a busy machine
+    try:
+        summary = run_mds(config, out, resume=(out / "run.json").exists(), show_progress=False)
+    finally:
+        torch.set_num_threads(threads)
     return [f"config {path} with {DEMO_SIZE}", *summary_lines(summary)]
