@@ -13,9 +13,10 @@ and needs a GP for the next proposal:
 - strategy: the amortised cost per step, (warm + (s - 1) · rebuild) / s with s = the refit
   interval ⌈growth · n⌉.
 
-All in one process, 2 threads. Prints seconds and the ratio full / strategy.
+All in one process, 2 torch threads by default (``--threads``). Prints seconds and the ratio
+full / strategy.
 
-    python benchmarks/botorch_fit.py [--kernel hamming] [--sizes 100 300 1000]
+    python benchmarks/botorch_fit.py [--kernel hamming] [--sizes 100 300 1000] [--threads 2]
 """
 
 from __future__ import annotations
@@ -40,14 +41,17 @@ def main() -> None:
     ap.add_argument("--growth", type=float, default=0.1)
     ap.add_argument("--maxiter", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads (1 on a loaded machine: OpenMP spinning costs 20x)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     table = load_table("lecoz2024-dog")
     enc = table.space.one_hot() if args.kernel == "onehot" else table.space.codes
     X_all = torch.as_tensor(np.asarray(enc, dtype=np.float64))
     y_all = torch.as_tensor(-table.targets).unsqueeze(-1)
     rng = np.random.default_rng(args.seed)
-    print(f"kernel={args.kernel} growth={args.growth} maxiter={args.maxiter} threads=2")
+    print(f"kernel={args.kernel} growth={args.growth} maxiter={args.maxiter} "
+          f"threads={args.threads}")
     print(f"{'n':>5} {'full s':>8} {'warm s':>8} {'rebuild s':>10} {'interval':>8} "
           f"{'strategy s/step':>16} {'full/strategy':>14}")
     for n in args.sizes:
