@@ -6,7 +6,6 @@ Skipped without the ``fxcore-mnist`` plugin (which provides ``mnist/cvae`` and t
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -152,7 +151,7 @@ def test_fx_mds_ensemble(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert (out / "artefacts" / name).is_file()
 
 
-@pytest.mark.skipif(not os.environ.get("FXCORE_SLOW"), reason="slow: set FXCORE_SLOW=1")
+@pytest.mark.slow
 def test_demo(tmp_path: Path) -> None:
     from fxcore.mds.demo import run_demo
 
