@@ -42,9 +42,10 @@ class Generator(Protocol):
 class LatentGenerator(Protocol):
     """A generator with an explicit latent space, used by ``mds`` (GeValDi).
 
-    ``decode(z, condition)`` must be differentiable in ``z``; ``log_prior(z)`` returns
-    ``log p(z)`` per row (up to a constant). ``conditions`` lists the valid conditions (class
-    names) or is ``None`` for an unconditional generator.
+    ``decode(z, condition)`` must be differentiable in ``z``; ``condition`` is a ``LongTensor``
+    ``(n,)`` of indices into ``conditions`` (or ``None`` for an unconditional generator).
+    ``log_prior(z)`` returns ``log p(z)`` per row (up to a constant). ``conditions`` lists the
+    valid conditions (class names) or is ``None`` for an unconditional generator.
     """
 
     latent_dim: int
