@@ -306,6 +306,8 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("selector", "ga"): "fxcore-pymoo",
     ("selector", "tway"): "fxcore-allpairs",
     ("selector", "botorch"): "fxcore-botorch",
+    **{("selector", name): "fxcore-sklearn" for name in (
+        "surrogate", "rf", "lasso", "linear", "svr", "bayesian-ridge", "lasso-greedy")},
 }
 
 
