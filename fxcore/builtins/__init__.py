@@ -27,8 +27,8 @@ def fxcore_register_annotators(register):  # type: ignore[no-untyped-def]
         FileParams,
         PromptAnnotator,
         PromptParams,
-        SimulateParams,
         SimulatedAnnotator,
+        SimulateParams,
     )
 
     register("simulate", SimulatedAnnotator, SimulateParams)
