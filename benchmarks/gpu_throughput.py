@@ -17,8 +17,11 @@ Every row is compared with a baseline measured in this process: batch size 1 for
 ``mds`` latent search costs) against plain generation. Times exclude loading and one warm-up
 batch; CUDA is synchronised around each timing.
 
-Stages: ``generation`` (sd21, biggan). ``STAGES`` maps a stage name to a function
-``stage(ctx) -> list[Row]``; classification and filtering sections plug in the same way.
+Stages: ``generation`` (sd21, biggan), ``classification`` (timm: batch 1 vs B, ``features``,
+a backward pass to the images as in ``mds``), ``filtering`` (openclip rank mode among ``--prompts``
+subdomain prompts: batch 1 vs B, first call with the prompts encoded vs cached). A stage whose
+plugin is not installed is skipped with a note. ``STAGES`` maps a stage name to a function
+``stage(ctx) -> list[Row]``.
 """
 
 from __future__ import annotations
@@ -166,9 +169,134 @@ def stage_generation(ctx: Context) -> list[Row]:
     return bench_sd21(ctx) + bench_biggan(ctx)
 
 
-#: stage name -> function; other stages (classification, filtering) are added here
+# ---------------------------------------------------------------------------- classification
+
+
+def installed(ctx: Context, module: str, stage: str) -> bool:
+    """Is the plugin ``module`` importable? If not, note that its section is skipped."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        ctx.notes.append(f"{stage}: {module} not installed, skipped")
+        return False
+    return True
+
+
+def timm_checkpoint(ctx: Context) -> tuple[str, str]:
+    """``(model name, checkpoint file)``: the user's, else random weights saved like a download."""
+    from fxcore_timm.testing import save_tiny_timm
+
+    if ctx.args.timm_checkpoint:
+        return ctx.args.timm_model or "resnet50", ctx.args.timm_checkpoint
+    name = ctx.args.timm_model or ("resnet50" if ctx.scale == "full" else "test_resnet")
+    what = "real layout" if ctx.scale == "full" else "toy model, not indicative of real speed"
+    ctx.notes.append(f"timm: {name}, random weights ({what})")
+    path = save_tiny_timm(ctx.workdir / f"timm-{name}.safetensors", model=name, num_classes=1000)
+    return name, str(path)
+
+
+def stage_classification(ctx: Context) -> list[Row]:
+    """timm ``predict_proba`` at batch 1 and B, ``features``, and a backward pass (an mds step)."""
+    if not installed(ctx, "fxcore_timm", "classification"):
+        return []
+    n, batch = ctx.args.n_cls, ctx.args.batch_size_cls
+    name, ckpt = timm_checkpoint(ctx)
+    side = 512 if ctx.scale == "full" else 32  # what the generator hands over
+    images = torch.rand(n, 3, side, side, device=ctx.device)
+    rows = []
+    for bs in (1, batch):
+        clf = ctx.create("classifier", "timm", model=name, checkpoint=ckpt, batch_size=bs)
+        clf.predict_proba(images[:bs])  # warm-up
+        size = "x".join(map(str, clf.transform.size))
+        seconds = timed(ctx.device, lambda c=clf: c.predict_proba(images))
+        rows.append(Row("classify", f"timm {name}", f"predict_proba, batch {bs}", size, n, seconds))
+    clf.features(images[:batch])
+    seconds = timed(ctx.device, lambda: clf.features(images))
+    rows.append(Row("classify", f"timm {name}", f"features, batch {batch}", size, n, seconds))
+
+    def backward() -> None:
+        for start in range(0, n, batch):
+            x = images[start : start + batch].clone().requires_grad_(True)
+            clf.predict_proba(x)[:, 0].sum().backward()
+
+    backward()
+    seconds = timed(ctx.device, backward)
+    rows.append(
+        Row("classify", f"timm {name}", f"+ backward to images, batch {batch}", size, n, seconds)
+    )
+    return with_ratios(rows, rows[0])
+
+
+# ---------------------------------------------------------------------------- filtering
+
+
+def clip_model(ctx: Context) -> dict[str, Any]:
+    """Params of the openclip filter: the user's model, else random weights, no download."""
+    if ctx.args.clip_model:
+        return dict(model=ctx.args.clip_model, pretrained=ctx.args.clip_pretrained)
+    if ctx.scale == "full":
+        ctx.notes.append("openclip: ViT-L-14 layout, random weights (no download possible)")
+        return dict(model="ViT-L-14", pretrained=None)
+    from fxcore_openclip.testing import TINY_NAME, save_tiny_clip
+
+    ctx.notes.append("openclip: toy model (32 px), not indicative of real speed")
+    config, weights = save_tiny_clip(ctx.workdir / "clip")
+    return dict(model=TINY_NAME, model_config_file=str(config), pretrained=str(weights))
+
+
+def filter_domain(n_prompts: int) -> Any:
+    """A dog domain with about ``n_prompts`` subdomains (the paper scores 1000+ prompts)."""
+    from fxcore.schemas import EvaluationDomain
+
+    k = max(2, round(n_prompts ** (1 / 3)))
+    return EvaluationDomain(
+        name=f"bench-{k**3}",
+        prompt_template="a photo of a {true_class}, {a}, {b}, {c}",
+        true_class="dog",
+        attributes=[{"name": x, "values": [f"{x}{i}" for i in range(k)]} for x in "abc"],
+    )
+
+
+def stage_filtering(ctx: Context) -> list[Row]:
+    """openclip ``keep`` (rank mode): batch 1 vs B, the domain's text embeddings cold vs cached."""
+    if not installed(ctx, "fxcore_openclip", "filtering"):
+        return []
+    from fxcore.domain import SubdomainSpace
+
+    n, batch = ctx.args.n_filter, ctx.args.batch_size_filter
+    params = clip_model(ctx)
+    domain = filter_domain(ctx.args.prompts)
+    sub = SubdomainSpace(domain)[0]
+    side = 512 if ctx.scale == "full" else 32
+    images = torch.rand(n, 3, side, side, device=ctx.device)
+    rows = []
+    for bs in (1, batch):
+        flt = ctx.create("filter", "openclip", batch_size=bs, **params)
+        size = "x".join(map(str, flt.transform.size))
+        label = "openclip " + str(params["model"])
+        if bs == batch:  # first keep() encodes the domain's prompts
+            seconds = timed(ctx.device, lambda f=flt: f.keep(images, sub, domain))
+            rows.append(
+                Row(
+                    "filter",
+                    label,
+                    f"rank, {len(SubdomainSpace(domain))} prompts encoded, batch {bs}",
+                    size,
+                    n,
+                    seconds,
+                )
+            )
+        flt.keep(images[:bs], sub, domain)  # warm-up (text embeddings cached)
+        seconds = timed(ctx.device, lambda f=flt: f.keep(images, sub, domain))
+        rows.append(Row("filter", label, f"rank, prompts cached, batch {bs}", size, n, seconds))
+    return with_ratios(rows, rows[0])
+
+
+#: stage name -> function
 STAGES: dict[str, Callable[[Context], list[Row]]] = {
     "generation": stage_generation,
+    "classification": stage_classification,
+    "filtering": stage_filtering,
 }
 
 
@@ -188,6 +316,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch-size-gan", type=int, default=32)
     ap.add_argument("--sd-model", help="a real SD 2.1 directory or hub id (else random weights)")
     ap.add_argument("--biggan-model", help="a real BigGAN directory or name (else random)")
+    ap.add_argument("--n-cls", type=int, default=None, help="images per classification timing")
+    ap.add_argument("--batch-size-cls", type=int, default=64)
+    ap.add_argument("--timm-model", help="timm model name (default resnet50 / test_resnet)")
+    ap.add_argument("--timm-checkpoint", help="a real weights file for --timm-model")
+    ap.add_argument("--n-filter", type=int, default=None, help="images per filtering timing")
+    ap.add_argument("--batch-size-filter", type=int, default=64)
+    ap.add_argument("--prompts", type=int, default=1000, help="subdomain prompts to rank among")
+    ap.add_argument("--clip-model", help="open_clip model name (else random weights)")
+    ap.add_argument("--clip-pretrained", help="tag or checkpoint file for --clip-model")
     ap.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     args = ap.parse_args(argv)
     unknown = sorted(set(args.stages.split(",")) - set(STAGES))
@@ -203,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = args.scale if args.scale != "auto" else ("full" if device.type == "cuda" else "tiny")
     args.n = args.n or (2 * args.batch_size if scale == "full" else 8)
     args.n_gan = args.n_gan or (4 * args.batch_size_gan if scale == "full" else 64)
+    args.n_cls = args.n_cls or (4 * args.batch_size_cls if scale == "full" else 16)
+    args.n_filter = args.n_filter or (4 * args.batch_size_filter if scale == "full" else 16)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(
         f"device {device} ({name or 'cpu'}), torch {torch.__version__}, scale {scale}, "
