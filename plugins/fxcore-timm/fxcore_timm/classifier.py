@@ -269,13 +269,12 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 def _load_state_dict(model: torch.nn.Module, path: Path) -> None:
     sd = read_state_dict(path)
     where = f"{WHERE}.checkpoint"
-    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    head = _head_prefix(model)
     own = model.state_dict()
     for name, param in own.items():
         stored = sd.get(name)
         if stored is not None and stored.shape != param.shape:
-            is_head = head is not None and any(param is t for t in head.state_dict().values())
-            if is_head or name.endswith(("fc.weight", "head.weight", "classifier.weight")):
+            if head and name.startswith(head):
                 raise ConfigError(
                     f"{where}: {str(path)!r} has a {stored.shape[0]}-class head; "
                     f"set num_classes = {stored.shape[0]} (the model was built with "
@@ -294,6 +293,14 @@ def _load_state_dict(model: torch.nn.Module, path: Path) -> None:
             f"{len(missing)} missing, {len(unexpected)} unexpected keys)"
         )
     model.load_state_dict(sd, strict=True)
+
+
+def _head_prefix(model: torch.nn.Module) -> str | None:
+    """``"fc."`` / ``"head.fc."``: the state-dict prefix of the classifier head, if timm has one."""
+    get = getattr(model, "get_classifier", None)
+    head = get() if callable(get) else None
+    names = {id(m): n for n, m in model.named_modules()}
+    return f"{names[id(head)]}." if head is not None and id(head) in names else None
 
 
 def _data_config(model: torch.nn.Module) -> dict[str, Any]:

@@ -88,10 +88,17 @@ def test_classes_from_a_file_and_num_classes_inferred(
     assert list(make(registry, checkpoint=str(tiny_ckpt), num_classes=5).classes) == list("01234")
 
 
-def test_imagenet_names_for_1000_classes(registry: Registry) -> None:
+def test_imagenet_names_and_the_wordnet_dog_group(registry: Registry, digits: tuple) -> None:
+    from fxcore.grouping import ClassGrouping
+
     c = make(registry, pretrained=False)  # random weights: no file, no hub
     assert len(c.classes) == 1000 and c.classes[0] == "tench"
     assert len(set(c.classes)) == 1000  # crane / maillot carry their WordNet ids
+    grouping = ClassGrouping.build(c.classes, ["dog"], {"dog": ["wordnet:n02084071"]})
+    members = grouping.groups["dog"]
+    assert len(members) == 118 and c.classes[members[0]] == "Chihuahua"
+    probs = c.predict_proba(digits[0][:2])
+    torch.testing.assert_close(grouping.grouped(probs)[:, 0], probs[:, members].sum(1))
 
 
 def test_features_are_pooled_pre_logits(clf: Classifier, digits: tuple) -> None:
