@@ -78,7 +78,7 @@ class TimmClassifier:
             )
         num_classes = p.num_classes or (len(names) if names is not None else None)
         # weights are frozen outside fit(): gradients through predict_proba reach the images only
-        self.model = _build(p, num_classes).to(self.device).eval().requires_grad_(False)
+        self.model: Any = _build(p, num_classes).to(self.device).eval().requires_grad_(False)
         k = self.model.num_classes
         if names is None:
             names = imagenet_class_names() if k == 1000 else [str(i) for i in range(k)]
