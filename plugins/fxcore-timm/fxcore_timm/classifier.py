@@ -79,7 +79,7 @@ class TimmClassifier:
         num_classes = p.num_classes or (len(names) if names is not None else None)
         # weights are frozen outside fit(): gradients through predict_proba reach the images only
         self.model: Any = _build(p, num_classes).to(self.device).eval().requires_grad_(False)
-        k = self.model.num_classes
+        k = int(self.model.num_classes)
         if names is None:
             names = imagenet_class_names() if k == 1000 else [str(i) for i in range(k)]
         elif len(names) != k:
@@ -208,7 +208,7 @@ def _hub_id(name: str) -> str | None:
     return getattr(cfg, "hf_hub_id", None) if cfg is not None else None
 
 
-def _build(p: TimmParams, num_classes: int | None) -> torch.nn.Module:
+def _build(p: TimmParams, num_classes: int | None) -> Any:
     import timm
 
     _check_name(p.model)
