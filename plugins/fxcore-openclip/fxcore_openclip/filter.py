@@ -100,6 +100,7 @@ class OpenClipFilter:
         )
         self.logit_scale = float(self.model.logit_scale.exp())
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._prompts: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ embeddings
     def text_embeddings(self, texts: list[str]) -> torch.Tensor:
@@ -119,6 +120,13 @@ class OpenClipFilter:
         while len(self._cache) > self.params.cache_size:
             self._cache.popitem(last=False)
         return emb
+
+    def domain_prompts(self, domain: EvaluationDomain) -> list[str]:
+        """The distinct prompts of all subdomains of ``domain`` (sorted; cached per domain)."""
+        key = hashlib.sha256(domain.model_dump_json().encode()).hexdigest()
+        if key not in self._prompts:
+            self._prompts[key] = sorted(set(SubdomainSpace(domain).prompts()))
+        return self._prompts[key]
 
     def image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
         """``(N, D)`` normalised image embeddings (the model's preprocessing, in torch)."""
@@ -144,7 +152,7 @@ class OpenClipFilter:
         u = self.image_embeddings(images)
         mode = self.params.mode
         if mode == "rank":
-            prompts = sorted(set(SubdomainSpace(domain).prompts()))
+            prompts = self.domain_prompts(domain)
             if subdomain.prompt not in prompts:
                 raise ValueError(
                     f"subdomain {subdomain.id}: its prompt {subdomain.prompt!r} is not one of "
