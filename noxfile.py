@@ -58,7 +58,8 @@ _CPU_WHEELS = [w for d in _FIND_LINKS for w in glob.glob(f"{d}/torch-2.13.0+cpu-
 TORCH_CPU = [_CPU_WHEELS[0]] if _CPU_WHEELS else ["torch==2.13.0"]
 TORCH_VISION = ["torch==2.14.1", "torchvision==0.29.1"]
 NEEDS_TORCHVISION = {"timm", "openclip"}
-TEST_TOOLS = ["pytest>=7", "hypothesis>=6", "pytest-timeout>=2"]
+# pip + setuptools: a kernel test pip-installs the plugin of docs/plugins.md (uv venvs lack pip)
+TEST_TOOLS = ["pytest>=7", "hypothesis>=6", "pytest-timeout>=2", "pip", "setuptools>=68"]
 PYTEST = ["pytest", "-q", "-p", "no:cacheprovider", "--timeout=900"]
 
 nox.options.sessions = ["lint", "typecheck", "kernel", "plugin", "all"]
@@ -95,7 +96,7 @@ def typecheck(session: nox.Session) -> None:
 def kernel(session: nox.Session) -> None:
     """The kernel alone: no plugin installed."""
     session.install(*TORCH_CPU)
-    session.install(".[test]")
+    session.install(".[test]", *TEST_TOOLS)
     session.run(*PYTEST, "tests", *session.posargs, env=_env())
 
 
@@ -104,7 +105,7 @@ def kernel(session: nox.Session) -> None:
 def plugin(session: nox.Session, name: str) -> None:
     """One plugin with only the kernel beside it."""
     session.install(*(TORCH_VISION if name in NEEDS_TORCHVISION else TORCH_CPU))
-    session.install(".", f"./plugins/fxcore-{name}", *TEST_TOOLS)
+    session.install(".", f"./plugins/fxcore-{name}[test]", *TEST_TOOLS)
     session.run(*PYTEST, f"plugins/fxcore-{name}/tests", *session.posargs, env=_env())
 
 
@@ -112,6 +113,6 @@ def plugin(session: nox.Session, name: str) -> None:
 def all(session: nox.Session) -> None:  # noqa: A001 - the session's name on the command line
     """The kernel and every plugin together."""
     session.install(*(TORCH_VISION if NEEDS_TORCHVISION & set(PLUGINS) else TORCH_CPU))
-    session.install(".[test]", *(f"./plugins/fxcore-{n}" for n in PLUGINS))
+    session.install(".[test]", *(f"./plugins/fxcore-{n}[test]" for n in PLUGINS), *TEST_TOOLS)
     session.run(*PYTEST, "tests", *(f"plugins/fxcore-{n}/tests" for n in PLUGINS),
                 *session.posargs, env=_env())
