@@ -82,9 +82,9 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], seeds: int, bu
         plot_bench(result, plot_out)
     for line in _summary_lines(result):
         click.echo(line)
-    for path in (json_out, plot_out):
-        if path is not None:
-            click.echo(f"wrote {path}")
+    for written in (json_out, plot_out):
+        if written is not None:
+            click.echo(f"wrote {written}")
 
 
 COMMANDS = [bench_cmd]

@@ -240,7 +240,7 @@ def run_bench(
             selector = make_selector(text, table, registry)
             with progress(f"{text} seed {seed}", total=total, enabled=show_progress) as bar:
                 trace = replay(selector, table, seed, budget, batch_size, name=text,
-                               on_step=lambda m, bar=bar: bar.advance(m))
+                               on_step=bar.advance)
             per_seed.append(trace.summary())
         out["selectors"][text] = aggregate(per_seed, parse_selector(text))
     return out
