@@ -1,8 +1,9 @@
 """Branch and bound over cones of weight directions: the spatial layer of the tight solver.
 
 Why: the big-M MILP relaxes "x is cut out by a half-space" to "x is closed under dominance",
-which is far weaker for n ≥ 2 (on 2000 Fashion-MNIST items the LP bound sits 3–10 % above the
-optimum and HiGHS cannot close the gap in minutes). Restricting w to a cone
+which is far weaker for n ≥ 2 (on 2000 Fashion-MNIST items its root bound is ~4 % above the
+optimum and HiGHS needs 3–14 s; on other real outputs gaps of up to 13 % remained after a
+minute). Restricting w to a cone
 ``w = Gᵀθ, θ ≥ 0`` (rows of G are directions on the simplex) is the same problem with vectors
 ``c' = G c``; in a narrow cone almost every pair of items is ordered, the reductions of
 :mod:`fxcore_highs.reduce` fix most binaries, and the bound becomes tight.
@@ -68,20 +69,32 @@ class ConeSearch:
 
 @dataclass(frozen=True)
 class _Node:
-    """A cone ``w = genᵀθ``: groups still possible, split into those whose forced-error count
-    is still open (``free``) and those ``settled`` as possible in every sub-cone (their count
-    there is at least ``settled_count``, and never above the rule's limit)."""
+    """A cone ``w = genᵀθ``: the groups still possible there, split into those whose count of
+    forced wrong items is still open (``free``) and those settled (see :func:`cone_bound`).
+    Settled groups are stored as a chain of segments shared with the ancestors, so a node costs
+    memory for what it settled itself only."""
 
     gen: np.ndarray
     free: np.ndarray
-    settled: np.ndarray
-    settled_count: np.ndarray
+    seg: np.ndarray  # groups settled in this cone
+    seg_count: np.ndarray  # their forced wrong items
+    up: _Node | None = None
     settled_correct: int = 0
     settled_wrong: int = 0
 
+    def settled(self) -> tuple[np.ndarray, np.ndarray]:
+        """All settled groups and their counts (this node's segment and its ancestors')."""
+        idx, cnt = [], []
+        node: _Node | None = self
+        while node is not None:
+            idx.append(node.seg)
+            cnt.append(node.seg_count)
+            node = node.up
+        return np.concatenate(idx), np.concatenate(cnt)
+
     @property
     def groups(self) -> np.ndarray:
-        return np.concatenate([self.settled, self.free])
+        return np.concatenate([self.settled()[0], self.free])
 
 
 def cone_bound(red: Reduced, rule: ErrorRule, gen: np.ndarray, parent: _Node) -> tuple[int, _Node]:
@@ -89,14 +102,15 @@ def cone_bound(red: Reduced, rule: ErrorRule, gen: np.ndarray, parent: _Node) ->
 
     With ``f_i`` the wrong items forced by group i (reduction 2 at every generator), a policy
     with e wrong auto-labels only auto-labels groups with ``f_i ≤ e``: at most their correct
-    items plus e wrong ones, with e allowed by the rule. A group is settled once even the wrong
-    items that it forces at *some* generator are within the limit: it then stays possible in
-    every sub-cone and is not tested again.
+    items plus e wrong ones, with e allowed by the rule. Sub-cones only force more. A group is
+    settled, and not tested again, once the wrong items it forces at *some* generator are within
+    the limit T (plain rule: it stays possible in every sub-cone), or, under the guarantee rule,
+    once they equal those forced at every generator (its count can no longer change).
     """
     wrong_idx = np.flatnonzero(red.wrong > 0)
     t_max = rule.max_errors
-    settled, settled_count = parent.settled, parent.settled_count
     free = parent.free
+    new = forced_new = forced_free = np.zeros(0, dtype=np.int64)
     if len(free):
         vec = red.vec[free] @ gen.T
         # hard rows must stay manual: forcing one counts as more errors than allowed
@@ -112,18 +126,14 @@ def cone_bound(red: Reduced, rule: ErrorRule, gen: np.ndarray, parent: _Node) ->
             some = above if some is None else some | above
         forced = every @ counts
         maybe = some @ counts
-        now = (forced <= t_max) & (maybe <= t_max)
-        new = free[now]
-        settled = np.concatenate([settled, new])
-        settled_count = np.concatenate([settled_count, forced[now]])
-        keep = (forced <= t_max) & ~now
-        free = free[keep]
-        forced_free = forced[keep]
-    else:
-        new = forced_free = np.zeros(0, dtype=np.int64)
+        possible = forced <= t_max
+        # plain rule: the count only matters against T; guarantee: it must be final
+        now = possible & ((maybe <= t_max) if rule.plain else (maybe == forced))
+        new, forced_new = free[now], forced[now]
+        free, forced_free = free[possible & ~now], forced[possible & ~now]
     new_wrong = int(red.wrong[new].sum())
     node = _Node(
-        gen, free, settled, settled_count,
+        gen, free, new, forced_new, parent,
         parent.settled_correct + int(red.total[new].sum()) - new_wrong,
         parent.settled_wrong + new_wrong,
     )
@@ -131,6 +141,7 @@ def cone_bound(red: Reduced, rule: ErrorRule, gen: np.ndarray, parent: _Node) ->
         wrong_free = int(red.wrong[free].sum())
         correct = node.settled_correct + int(red.total[free].sum()) - wrong_free
         return correct + min(node.settled_wrong + wrong_free, rule.max_errors), node
+    settled, settled_count = node.settled()
     idx = np.concatenate([settled, free])
     correct = red.total[idx] - red.wrong[idx]
     wrong = red.wrong[idx]
@@ -142,6 +153,13 @@ def cone_bound(red: Reduced, rule: ErrorRule, gen: np.ndarray, parent: _Node) ->
     wrong_e = np.concatenate([[0], np.cumsum(wrong[order])])[upto]
     ub_e = np.where(cor_e >= rule.need, cor_e + np.minimum(wrong_e, levels), 0)
     return int(ub_e.max()), node
+
+
+def root_node(red: Reduced) -> _Node:
+    """The whole orthant w ≥ 0 with every free group still open."""
+    n = red.vec.shape[1]
+    none = np.zeros(0, dtype=np.int64)
+    return _Node(np.eye(n), np.arange(red.n_free), none, none)
 
 
 def _width(gen: np.ndarray) -> tuple[float, int, int]:
@@ -168,9 +186,7 @@ def search(
     min_width = MIN_WIDTH if min_width is None else min_width
     n = red.vec.shape[1]
     best = start
-    none = np.zeros(0, dtype=np.int64)
-    everything = _Node(np.eye(n), np.arange(red.n_free), none, none)
-    ub, root = cone_bound(red, rule, np.eye(n), everything)
+    ub, root = cone_bound(red, rule, np.eye(n), root_node(red))
     counter = itertools.count()
     heap: list[tuple[int, int, _Node]] = []
     if ub > best.objective:

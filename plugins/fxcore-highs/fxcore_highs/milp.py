@@ -17,7 +17,7 @@ its objective can claim decisions no w realises, which the final check catches.
 equal vectors, forced wrong items and fixing, bounds U_k on w, per-row big-M, dominance cuts);
 only the rows that can bind: every group keeps ``Σ_k c_ik w_k ≥ (1+ε) x_i`` (no big-M), only a
 group holding wrong items keeps ``Σ_k c_ik w_k ≤ 1 + M_i x_i``. A start from exact line searches
-along rays of w goes to HiGHS with ``setSolution``. For 2 ≤ n ≤ 4 classifiers a branch and bound
+along rays of w goes to HiGHS with ``setSolution``. For 2 ≤ n ≤ 6 classifiers a branch and bound
 over cones of w (:mod:`fxcore_highs.cones`) splits the problem first, and only cones it cannot
 close by its bound are solved as MILPs; one classifier needs no MILP at all (a sorted threshold).
 
@@ -66,7 +66,7 @@ Formulation = Literal["tight", "paper"]
 
 PAPER_BIG_M = 1000.0
 """Constant big-M of the paper formulation (valid while n·C·(1+ε) < M, see ``reduce``)."""
-MAX_CONE_DIM = 4
+MAX_CONE_DIM = 6
 """Cone search for 2 ≤ n ≤ this many classifiers; beyond, one MILP over all of w ≥ 0."""
 
 _banner_shown = False
@@ -375,6 +375,9 @@ def solve_tight(
 
     found = search(red, rule, start, leaf, deadline, rel_gap=opts.mip_rel_gap)
     stats.extra.update(found.stats)
+    if opts.verbose:
+        print(f"cone search: {found.n_cones} cones split, {found.n_leaves} MILP leaves, best "
+              f"{found.best.objective}, bound {found.bound:g} (start {start.objective})")
     best = found.best
     if found.complete:
         status = "optimal"
@@ -414,7 +417,8 @@ def solve_paper(
     values, status, gap, objective, bound = _run(m, opts, None, deadline - time.perf_counter())
     if values is None:
         return _Outcome(np.zeros(n), status, gap, 0.0, bound, "highs")
-    return _Outcome(np.clip(values[:n], 0.0, None), status, gap, objective, bound, "highs")
+    return _Outcome(np.clip(values[:n], 0.0, None), status, gap, float(round(objective)),
+                    bound, "highs")
 
 
 def fit_opal(
