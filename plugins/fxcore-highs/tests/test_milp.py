@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import highspy
 import numpy as np
@@ -84,7 +85,9 @@ class Realisable:
         return self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
 
-def brute_force(conf, correct, allowed, paper: bool = False) -> int:
+def brute_force(
+    conf: np.ndarray, correct: np.ndarray, allowed: Callable[[int, int], bool], paper: bool = False
+) -> int:
     """Most auto-labelled agreeing items over realisable subsets X with ``allowed(a_c, e)``.
 
     tight: items of X need Σ w c ≥ 1+ε, wrong items outside X need Σ w c ≤ 1;
@@ -105,12 +108,12 @@ def brute_force(conf, correct, allowed, paper: bool = False) -> int:
     return 0
 
 
-def plain_rule(alpha: float, m: int):
+def plain_rule(alpha: float, m: int) -> Callable[[int, int], bool]:
     budget = math.floor((1 - alpha) * m + 1e-9)
     return lambda a_c, e: e <= budget
 
 
-def cp_rule(alpha: float, delta: float):
+def cp_rule(alpha: float, delta: float) -> Callable[[int, int], bool]:
     def allowed(a_c: int, e: int) -> bool:
         a = a_c + e
         if a == 0:
@@ -154,7 +157,9 @@ def test_tight_and_paper_match_brute_force(seed: int, n: int, alpha: float) -> N
 
 
 @pytest.mark.parametrize("seed,n,alpha", [c for c in CASES if c[1] > 1])
-def test_cone_leaves_match_brute_force(seed: int, n: int, alpha: float, monkeypatch) -> None:
+def test_cone_leaves_match_brute_force(
+    seed: int, n: int, alpha: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Wide cones handed to the HiGHS leaf solver give the same optimum."""
     probs, truth = make_probs(seed, m=12, n=n, acc=0.6)
     agree, label, conf = conditions(probs, "all")
@@ -329,7 +334,7 @@ def test_guarantee_unreachable_on_a_small_set() -> None:
         (lambda p, t: (p, t.astype(float) + 0.5), "integer class labels"),
     ],
 )
-def test_bad_input_is_named(mutate, match: str) -> None:
+def test_bad_input_is_named(mutate: Callable, match: str) -> None:
     probs, truth = make_probs(40, m=10, n=2)
     p, t = mutate(probs, truth)
     with pytest.raises(ValueError, match=match):
@@ -360,7 +365,7 @@ def test_paper_model_is_literal() -> None:
     captured = {}
     real_run = milp._run
 
-    def spy(model, *args, **kwargs):
+    def spy(model: milp._Model, *args: object, **kwargs: object) -> tuple:
         captured["rows"], captured["cols"] = len(model.rows_lo), len(model.lower)
         return real_run(model, *args, **kwargs)
 
