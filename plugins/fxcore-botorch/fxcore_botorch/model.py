@@ -4,9 +4,14 @@ Inputs are the attribute value codes ``x ∈ ∏_j {0..m_j-1}`` (or their one-ho
 target is ``y = -accuracy`` (BoTorch maximises), standardised. Kernels:
 
 - ``hamming``: ``k(x, x') = σ² exp(-(1/A) Σ_j [x_j ≠ x'_j] / ℓ_j)``, the exponentiated weighted
-  Hamming (overlap) kernel of categorical BO (BoTorch ``CategoricalKernel`` via
+  Hamming (overlap) kernel of categorical BO (BoTorch ``CategoricalKernel``, as in
   ``MixedSingleTaskGP`` with every dimension categorical). It only asks whether two values are
-  equal, which is all a categorical attribute offers.
+  equal, which is all a categorical attribute offers. Unlike ``MixedSingleTaskGP`` the
+  lengthscales get BoTorch's default dimension-scaled prior ``log ℓ_j ~ N(√2 + log(A)/2, 3)``
+  and floor ``ℓ_j ≥ 0.025`` (Hvarfner et al. 2024). Without them, maximum likelihood on a few
+  points can drive some ``ℓ_j`` to 0: every unseen subdomain is then uncorrelated with the data
+  and the acquisition is flat; long lengthscales also let the kernel carry main effects (for
+  ``Aℓ ≫ 1`` it is nearly linear in the Hamming distance).
 - ``hamming-additive``: the sum of a per-attribute (first-order) Hamming kernel and the
   ``hamming`` product kernel, each scaled (CoCaBO, Ru et al. 2020): main effects of single
   attributes generalise to unseen combinations, the product term keeps the interactions.
@@ -26,16 +31,27 @@ import math
 from typing import Literal
 
 import torch
-from botorch.models import MixedSingleTaskGP, SingleTaskGP
+from botorch.models import SingleTaskGP
 from botorch.models.kernels.categorical import CategoricalKernel
 from botorch.models.transforms.outcome import Standardize
 from botorch.optim.fit import fit_gpytorch_mll_scipy
 from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import AdditiveKernel, ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.priors import LogNormalPrior
 
 Kernel = Literal["hamming", "hamming-additive", "onehot"]
 KERNELS: tuple[str, ...] = ("hamming", "hamming-additive", "onehot")
+
+
+def _hamming(d: int, active_dims: list[int] | None = None) -> CategoricalKernel:
+    return CategoricalKernel(
+        ard_num_dims=d,
+        active_dims=active_dims,
+        lengthscale_prior=LogNormalPrior(loc=math.sqrt(2.0) + math.log(d) / 2,
+                                         scale=math.sqrt(3.0)),
+        lengthscale_constraint=GreaterThan(2.5e-2),
+    )
 
 
 def build_gp(X: torch.Tensor, Y: torch.Tensor, kernel: Kernel) -> SingleTaskGP:
@@ -44,15 +60,11 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, kernel: Kernel) -> SingleTaskGP:
     if kernel == "onehot":
         return SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
     if kernel == "hamming":
-        return MixedSingleTaskGP(X, Y, cat_dims=list(range(d)),
-                                 outcome_transform=Standardize(m=1))
+        covar = ScaleKernel(_hamming(d))
+        return SingleTaskGP(X, Y, covar_module=covar, outcome_transform=Standardize(m=1))
     if kernel == "hamming-additive":
-        first_order = AdditiveKernel(*[
-            CategoricalKernel(active_dims=[j], lengthscale_constraint=GreaterThan(1e-6))
-            for j in range(d)
-        ])
-        product = CategoricalKernel(ard_num_dims=d, lengthscale_constraint=GreaterThan(1e-6))
-        covar = ScaleKernel(first_order) + ScaleKernel(product)
+        first_order = AdditiveKernel(*[_hamming(1, active_dims=[j]) for j in range(d)])
+        covar = ScaleKernel(first_order) + ScaleKernel(_hamming(d))
         return SingleTaskGP(X, Y, covar_module=covar, outcome_transform=Standardize(m=1))
     raise ValueError(f"unknown kernel {kernel!r} (expected one of {', '.join(KERNELS)})")
 

@@ -35,6 +35,14 @@ from fxcore_botorch.model import GpFitter, Kernel
 DTYPE = torch.float64
 
 
+def _argmax(values: torch.Tensor, rng: np.random.Generator) -> int:
+    """Index of the largest value; exact ties (e.g. unseen subdomains far from all data) are
+    broken at random, not by row order."""
+    v = values.detach().numpy()
+    top = np.flatnonzero(v >= v.max())
+    return int(top[0] if len(top) == 1 else rng.choice(top))
+
+
 class BotorchParams(BaseModel):
     """Parameters of the ``botorch`` selector."""
 
@@ -101,8 +109,8 @@ class BotorchSelector:
         best_f = Y.max()
         if k == 1:
             values = self._analytic(best_f, candidates)
-            return candidates[[int(torch.argmax(values))]]
-        return self._greedy_batch(best_f, candidates, k)
+            return candidates[[_argmax(values, rng)]]
+        return self._greedy_batch(best_f, candidates, k, rng)
 
     def _analytic(self, best_f: torch.Tensor, candidates: np.ndarray) -> torch.Tensor:
         acq: Any
@@ -115,7 +123,9 @@ class BotorchSelector:
             return torch.cat([acq(X[i:i + self.eval_batch])
                               for i in range(0, len(X), self.eval_batch)])
 
-    def _greedy_batch(self, best_f: torch.Tensor, candidates: np.ndarray, k: int) -> np.ndarray:
+    def _greedy_batch(
+        self, best_f: torch.Tensor, candidates: np.ndarray, k: int, rng: np.random.Generator
+    ) -> np.ndarray:
         """Sequential greedy q-batch: each step adds the candidate maximising the
         q-acquisition of (chosen rows ∪ {x}), the chosen rows entering as ``X_pending``."""
         sampler = SobolQMCNormalSampler(torch.Size([self.mc_samples]), seed=self.seed)
@@ -132,7 +142,7 @@ class BotorchSelector:
             with torch.no_grad():
                 values = torch.cat([acq(X[i:i + self.eval_batch])
                                     for i in range(0, len(X), self.eval_batch)])
-            j = int(torch.argmax(values))
+            j = _argmax(values, rng)
             chosen.append(int(left[j]))
             left = np.delete(left, j)
         return np.asarray(chosen, dtype=np.int64)
