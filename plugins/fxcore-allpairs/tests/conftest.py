@@ -5,24 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fxcore.domain import SubdomainSpace
-from fxcore.schemas import EvaluationDomain
+from fxcore.testing import example_space
 
 
 @pytest.fixture
 def space() -> SubdomainSpace:
-    """4 attributes (3·3·2·4 = 72 combinations), two invalid rules -> 56 valid subdomains."""
-    domain = EvaluationDomain(
-        attributes={
-            "view": ["front", "side", "back"],
-            "color": ["black", "white", "brown"],
-            "time": ["day", "night"],
-            "weather": ["sunny", "rain", "snow", "fog"],
-        },
-        invalid=[
-            {"time": "night", "weather": "sunny"},
-            {"view": "back", "weather": ["snow", "fog"]},
-        ],
-        prompt_template="a {view} view of a {color} {true_class}, {time}, {weather}",
-        true_class="dog",
-    )
-    return SubdomainSpace(domain)
+    """The kernel's small test domain: 56 valid subdomains of 72."""
+    return example_space()

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from fxcore.models import forbid_network
+from fxcore.testing import no_network, offline_and_one_thread  # noqa: F401 (fixture)
 
-# The offline switches, set before any hub library is imported.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-# One thread: tiny models gain nothing from more, and on a busy 2-core machine OpenMP threads
-# spinning against each other make every call 10-30x slower.
-torch.set_num_threads(1)
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Offline switches on and every socket connection refused, for every test."""
-    for var in ("FXCORE_PLUGINS_STRICT", "FXCORE_PLUGINS_ALLOW", "FXCORE_PLUGINS_DENY"):
-        monkeypatch.delenv(var, raising=False)
-    with forbid_network():
-        yield
+offline_and_one_thread()
 
 
 @pytest.fixture(scope="session")
