@@ -74,7 +74,8 @@ def resolve_table(spec: str | Path) -> tuple[str, Path]:
     return path.stem, path
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a table cell reads as a number (such a column is not an attribute)."""
     try:
         float(text)
     except ValueError:
@@ -116,7 +117,7 @@ def load_table(spec: str | Path, target: str = "accuracy") -> Table:
 
 
 def _targets(cells: list[str], where: str, target: str) -> np.ndarray:
-    bad = [(i, c) for i, c in enumerate(cells, start=2) if not _is_number(c)]
+    bad = [(i, c) for i, c in enumerate(cells, start=2) if not is_number(c)]
     if bad:
         i, c = bad[0]
         raise ConfigError(f"{where}: target column {target!r} is not numeric "
@@ -138,7 +139,7 @@ def _attribute_columns(
         if h == target or (j == 0 and h.lower() in _INDEX_NAMES):
             continue
         cells = columns[h]
-        if all(_is_number(c) for c in cells):
+        if all(is_number(c) for c in cells):
             continue
         if not h:
             raise ConfigError(f"{where}: column {j + 1} has no name")

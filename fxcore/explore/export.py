@@ -19,6 +19,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from fxcore.bench.table import is_number
 from fxcore.domain import SubdomainSpace
 from fxcore.explore.report import load_run
 from fxcore.store import write_atomic
@@ -26,19 +27,11 @@ from fxcore.store import write_atomic
 COUNTS = ("n_correct", "n_kept", "n_generated")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def export_table(run_dir: str | Path, path: str | Path) -> dict[str, Any]:
     """Write the run's evaluations as a table CSV; returns what was written."""
     run = load_run(run_dir)
     attrs = run.config.domain.attribute_names
-    prefixed = [a.name for a in run.config.domain.attributes if all(map(_is_number, a.values))]
+    prefixed = [a.name for a in run.config.domain.attributes if all(map(is_number, a.values))]
 
     def cell(attr: str, value: str) -> str:
         return f"{attr}_{value}" if attr in prefixed else value
