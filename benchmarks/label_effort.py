@@ -15,6 +15,7 @@ active learning like HiL-TV at OPAL's effort.
 
     python benchmarks/label_effort.py --quick            # ~ minutes
     python benchmarks/label_effort.py --json out.json    # the full grid (long)
+    python benchmarks/label_effort.py --report a.json b.json   # print saved runs again
 
 The paper (OPAL) reports 98.8 % accuracy at 44.4 % effort on average.
 """
@@ -97,7 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=30.0)
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a busy machine)")
+    ap.add_argument("--report", nargs="+", metavar="JSON",
+                    help="print the summary of runs saved with --json, and run nothing")
     args = ap.parse_args(argv)
+    if args.report:
+        for path in args.report:
+            with open(path) as fh:
+                saved = json.load(fh)
+            report(saved["rows"], saved["alpha"])
+        return 0
     torch.set_num_threads(args.threads)
     hs = [0.05, 0.25] if args.quick else [0.01, 0.05, 0.15, 0.25, 0.35, 0.45]
     repeats = args.repeats or (2 if args.quick else 5)
@@ -188,6 +197,32 @@ def report(rows: list[dict[str, Any]], alpha: float) -> None:
         print(f"  h={h:.2f}: {np.mean([r['accuracy'] for r in rs]):.4f} "
               f"{np.mean([r['effort'] for r in rs]):.3f} "
               f"{np.mean([r['rest_accuracy'] >= alpha for r in rs]):.0%}")
+    report_guarantee(rows, alpha)
+
+
+def report_guarantee(rows: list[dict[str, Any]], alpha: float) -> None:
+    """Hit rate of the guarantee mode against plain OPAL (n = 3) on the same splits, counting
+    only the runs where the guarantee mode auto-labelled something (an all-manual run meets
+    any target and proves nothing)."""
+    plain = {(r["dataset"], r["h"], r["repeat"]): r for r in rows if r["method"] == "opal-n3"}
+    guarded = [r for r in rows if r["method"] == "opal-guarantee-n3"]
+    if not guarded:
+        return
+    print("\nguarantee mode vs plain OPAL (n = 3), same splits: dataset, h, runs that "
+          "auto-labelled, target met (guarantee / plain), effort (guarantee / plain)")
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
+    for r in guarded:
+        groups[r["dataset"], r["h"]].append(r)
+    for (ds, h), rs in sorted(groups.items()):
+        auto = [r for r in rs if r["status"] != "unreachable"]
+        line = f"  {ds:8} h={h:.2f}: {len(auto)}/{len(rs)}"
+        if auto:
+            base = [plain[r["dataset"], r["h"], r["repeat"]] for r in auto]
+            line += (f", met {np.mean([r['rest_accuracy'] >= alpha for r in auto]):.0%} / "
+                     f"{np.mean([r['rest_accuracy'] >= alpha for r in base]):.0%}, effort "
+                     f"{np.mean([r['effort'] for r in auto]):.3f} / "
+                     f"{np.mean([r['effort'] for r in base]):.3f}")
+        print(line)
 
 
 if __name__ == "__main__":
