@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -167,6 +167,14 @@ class ClassHierarchy:
     def name(self, ref: ClassRef) -> str:
         """The display name (first lemma) of a class or node."""
         return self._names[self.wnid(ref)][0]
+
+    def unique_names(self) -> list[str]:
+        """Display names of the classes in index order, made unique: a name shared by several
+        classes carries its id (ImageNet: ``"crane (n02012849)"``, ``"crane (n03126707)"``), so
+        each name maps back to exactly one class."""
+        names = [self.name(i) for i in range(len(self))]
+        counts = Counter(names)
+        return [f"{n} ({self.wnid(i)})" if counts[n] > 1 else n for i, n in enumerate(names)]
 
     def names(self, ref: ClassRef) -> list[str]:
         """All names (lemmas) of a class or node."""

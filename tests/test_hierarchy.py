@@ -197,3 +197,12 @@ def test_malformed_files(tmp_path: Path, doc: object, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         ClassHierarchy.from_json(path)
     assert str(info.value).startswith(f"{path}: ")
+
+
+def test_unique_names_disambiguate_shared_names(imagenet: ClassHierarchy) -> None:
+    names = imagenet.unique_names()
+    assert len(names) == len(set(names)) == 1000
+    cranes = [n for n in names if n.startswith("crane")]
+    assert cranes == ["crane (n02012849)", "crane (n03126707)"]
+    assert all(imagenet.index(n.split(" (")[1][:-1]) == names.index(n) for n in cranes)
+    assert names[imagenet.index("n02085620")] == imagenet.name("n02085620")  # unshared: as is

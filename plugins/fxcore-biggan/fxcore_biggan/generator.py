@@ -38,14 +38,6 @@ _MASS = math.erf(BOUND / math.sqrt(2.0))  # Φ(2) - Φ(-2)
 ClassRef = int | str
 
 
-def imagenet_condition_names(hierarchy: ClassHierarchy) -> list[str]:
-    """Display names of the 1000 classes, made unique: ``"crane (n02012849)"`` where a name
-    is shared (crane, maillot), so a name always maps back to one class index."""
-    names = [hierarchy.name(i) for i in range(len(hierarchy))]
-    shared = {n for n in names if names.count(n) > 1}
-    return [f"{n} ({hierarchy.wnid(i)})" if n in shared else n for i, n in enumerate(names)]
-
-
 class BigGANParams(BaseModel):
     """Parameters of the ``biggan`` generator (``[generator.params]`` in a job config)."""
 
@@ -89,7 +81,7 @@ class BigGANGenerator:
         self.resolution: int = int(self.config.output_dim)
         self._hierarchy = ClassHierarchy.imagenet() if self.num_classes == 1000 else None
         self.conditions: Sequence[str] = (
-            imagenet_condition_names(self._hierarchy)
+            self._hierarchy.unique_names()
             if self._hierarchy is not None
             else [str(i) for i in range(self.num_classes)]
         )

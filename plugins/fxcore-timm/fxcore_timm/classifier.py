@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from fxcore.errors import ConfigError
+from fxcore.hierarchy import ClassHierarchy
 from fxcore.models import hub_cached, offline_missing, offline_mode, oom_hint, resolve_device
 from fxcore.preprocess import EvalTransform, check_images
 
@@ -50,16 +51,6 @@ class TimmParams(BaseModel):
     seed: int = Field(0, description="seed of the shuffling in fit()")
 
 
-def imagenet_class_names() -> list[str]:
-    """The 1000 ImageNet-1k display names, unique: a shared name carries its WordNet id."""
-    from fxcore.hierarchy import ClassHierarchy
-
-    tree = ClassHierarchy.imagenet()
-    names = [tree.name(i) for i in range(len(tree))]
-    shared = {n for n in names if names.count(n) > 1}
-    return [f"{n} ({tree.wnid(i)})" if n in shared else n for i, n in enumerate(names)]
-
-
 class TimmClassifier:
     """``predict_proba(images (N, C, H, W) in [0, 1]) -> (N, K)`` with a timm model.
 
@@ -81,7 +72,8 @@ class TimmClassifier:
         self.model: Any = _build(p, num_classes).to(self.device).eval().requires_grad_(False)
         k = int(self.model.num_classes)
         if names is None:
-            names = imagenet_class_names() if k == 1000 else [str(i) for i in range(k)]
+            names = (ClassHierarchy.imagenet().unique_names() if k == 1000
+                     else [str(i) for i in range(k)])
         elif len(names) != k:
             raise ConfigError(f"{WHERE}.classes: {len(names)} names but the model has {k} classes")
         self.classes: list[str] = names
