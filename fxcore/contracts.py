@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 from fxcore.schemas import EvaluationDomain, Subdomain
+
+if TYPE_CHECKING:  # annotations only: importing the contracts must not cost torch's start-up
+    import torch
 
 
 @runtime_checkable

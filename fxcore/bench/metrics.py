@@ -15,7 +15,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import spearmanr
 
 WORST_FRACTION = 0.1
 ROLLING_WINDOW = 10
@@ -68,6 +67,8 @@ def spearman(predicted: np.ndarray, truth: np.ndarray) -> float | None:
     p, t = np.asarray(predicted, dtype=np.float64), np.asarray(truth, dtype=np.float64)
     if len(p) < 3 or np.ptp(p) == 0 or np.ptp(t) == 0:
         return None
+    from scipy.stats import spearmanr  # scipy.stats takes ~1 s to import: only when needed
+
     return float(spearmanr(p, t).statistic)
 
 

@@ -5,9 +5,26 @@
 - :mod:`fxcore.mds.records` — top-n predictions, Δz and the hierarchical set distance;
 - :mod:`fxcore.mds.report` — image grids, divergence and Δz curves (PNG + JSON), summary;
 - :mod:`fxcore.mds.ensemble` — bagging ensemble, scores on test vs MDS sets, DBSCAN of latents.
+
+Names are imported lazily so that ``fx`` (which imports ``fxcore.mds.cli``) starts without torch.
 """
 
-from fxcore.mds.optimise import MdsSetup, check_setup, optimise_batch
-from fxcore.mds.run import prepare, run_mds
+from __future__ import annotations
 
-__all__ = ["MdsSetup", "check_setup", "optimise_batch", "prepare", "run_mds"]
+import importlib
+from typing import Any
+
+_NAMES = {
+    "MdsSetup": "fxcore.mds.optimise",
+    "check_setup": "fxcore.mds.optimise",
+    "optimise_batch": "fxcore.mds.optimise",
+    "prepare": "fxcore.mds.run",
+    "run_mds": "fxcore.mds.run",
+}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
