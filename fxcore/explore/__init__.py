@@ -6,8 +6,7 @@ Names are imported lazily so that ``fx`` (which imports ``fxcore.explore.cli``) 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fxcore.lazy import lazy_attributes
 
 _NAMES = {
     "build_components": "fxcore.explore.job",
@@ -21,8 +20,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _NAMES)

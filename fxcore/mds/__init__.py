@@ -11,8 +11,7 @@ Names are imported lazily so that ``fx`` (which imports ``fxcore.mds.cli``) star
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fxcore.lazy import lazy_attributes
 
 _NAMES = {
     "MdsSetup": "fxcore.mds.optimise",
@@ -23,8 +22,4 @@ _NAMES = {
 }
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _NAMES)
