@@ -132,6 +132,7 @@ def write_artefacts(store: RunStore, prep: Any) -> dict[str, Any]:
         "steps": prep.config.steps,
         "classifiers": prep.setup.names,
         "hierarchy": prep.classes.source,
+        "top_n": prep.config.top_n,
         "divergence_init": float(d0.mean()),
         "divergence_final": float(d1.mean()),
         "divergence_rose": float(np.mean(d1 > d0)),
@@ -166,7 +167,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"mean dz = |z - z_init| / |z_init| = {s['dz_mean']:.1%} (median {s['dz_median']:.1%}; "
         "GeValDi reports about 25%)",
         f"top-1 disagreement {s['top1_disagreement_init']:.0%} -> "
-        f"{s['top1_disagreement_final']:.0%}; top-n set distance ({s['hierarchy']} hierarchy) "
+        f"{s['top1_disagreement_final']:.0%}; top-{s.get('top_n', 'n')} set distance "
+        f"({s['hierarchy']} hierarchy) "
         f"{s['set_distance_init']:.2f} -> {s['set_distance_final']:.2f}",
     ]
     for t in s["top"][:3]:
