@@ -10,6 +10,9 @@ Torch only; hub libraries (``huggingface_hub``) are imported lazily and are opti
   :class:`~fxcore.errors.ConfigError`.
 - :func:`oom_hint`: turns an out-of-memory error into a :class:`~fxcore.errors.RunError` that
   suggests a smaller batch size.
+- :func:`torch_threads`: run a block on n intra-op threads and restore the caller's count (small
+  nets train as fast on one thread, and two spinning OpenMP threads on a loaded 2-core machine
+  were measured ~20× slower).
 - :func:`forbid_network`: offline switches on and every socket connection refused, for the tests
   of model plugins ("the test cannot reach a hub", not merely "it did not try").
 """
@@ -202,6 +205,19 @@ def oom_hint(batch_size: int, where: str = "batch_size") -> Iterator[None]:
 
 class NetworkForbidden(OSError):
     """A socket connection was attempted inside :func:`forbid_network`."""
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block on ``n`` torch intra-op threads (``None`` or 0: leave the count alone), and
+    restore the caller's count afterwards, also on error."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager

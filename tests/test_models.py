@@ -97,3 +97,17 @@ def test_forbid_network_refuses_connections_and_restores() -> None:
         with socket.socket() as s, pytest.raises(models.NetworkForbidden):
             s.connect(("127.0.0.1", 9))
     assert socket.socket.connect is connect
+
+
+def test_torch_threads_restores_the_callers_count() -> None:
+    import torch
+
+    from fxcore.models import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(1):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before

@@ -32,15 +32,11 @@ def run_demo(out: Path) -> list[str]:
         path = example_config()
     except FileNotFoundError as exc:
         return [f"skipped: {exc}"]
-    import torch
+    from fxcore.models import torch_threads
 
     data = read_mapping(path) | DEMO_SIZE
     config = validate_config(data, MdsConfig, source=str(path))
     out = Path(out)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small models and batches: as fast, and safe on a busy machine
-    try:
+    with torch_threads(1):  # small models and batches: as fast, and safe on a busy machine
         summary = run_mds(config, out, resume=(out / "run.json").exists(), show_progress=False)
-    finally:
-        torch.set_num_threads(threads)
     return [f"config {path} with {DEMO_SIZE}", *summary_lines(summary)]

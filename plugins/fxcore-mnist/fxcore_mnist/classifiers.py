@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fxcore.models import torch_threads
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
@@ -125,12 +126,8 @@ def train_net(
     are too small to gain from more, and on a loaded 2-core machine two spinning OpenMP threads
     made training ~20× slower.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(TRAIN_THREADS or threads)
-    try:
+    with torch_threads(TRAIN_THREADS):
         _train(net, images, labels, epochs, lr, seed, batch_size)
-    finally:
-        torch.set_num_threads(threads)
     net.eval()
     net.zero_grad(set_to_none=True)
     for p in net.parameters():

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fxcore.models import torch_threads
 from fxcore.store import write_atomic
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
@@ -195,12 +196,8 @@ class ConditionalVAE:
         opt = torch.optim.Adam(self.net.parameters(), lr=2e-3)
         start = time.perf_counter()
         self.net.train()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # small matrices: one thread is as fast and never oversubscribes
-        try:
+        with torch_threads(1):  # small matrices: one thread is as fast, never oversubscribes
             self._epochs(x, y, gen, opt)
-        finally:
-            torch.set_num_threads(threads)
         self.net.eval()
         xt, yt = data.split("test")
         with torch.no_grad():
