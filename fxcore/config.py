@@ -21,15 +21,22 @@ from fxcore.schemas import ComponentSpec, JobConfig
 C = TypeVar("C", bound=JobConfig)
 
 
+def read_text_file(path: str | Path, what: str = "file") -> str:
+    """The text of a UTF-8 file (a byte-order mark is dropped); a missing or unreadable file is
+    a one-line :class:`ConfigError` naming it (``"{what} {path} not found"``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} not found")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+
+
 def read_mapping(path: str | Path) -> dict[str, Any]:
     """Parse a TOML / YAML / JSON file into a dict; errors name the file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    text = read_text_file(path, "config file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":

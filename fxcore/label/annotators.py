@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from fxcore.config import read_text_file
 from fxcore.errors import ConfigError, RunError
 from fxcore.store import write_atomic
 
@@ -279,10 +280,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], ctx: AnnotationContext) -
 
 
 def _read_csv_answers(path: Path) -> list[tuple[str, str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    text = read_text_file(path, "answer file")
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     if "item" not in header or "label" not in header:

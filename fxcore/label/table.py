@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fxcore.config import read_text_file
 from fxcore.errors import ConfigError
 from fxcore.label.items import Items
 
@@ -31,12 +32,7 @@ def load_table(
 ) -> Items:
     """Read the table; any problem is a :class:`ConfigError` naming the file, column and line."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--table: {path} not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    text = read_text_file(path, "--table:")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header:
