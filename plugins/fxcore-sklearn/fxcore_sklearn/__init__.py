@@ -1,7 +1,8 @@
 """fxcore-sklearn: surrogate-BO selectors with scikit-learn regressors.
 
 Selectors: ``surrogate`` (any model and acquisition), the presets ``rf``, ``lasso``, ``linear``,
-``svr``, ``bayesian-ridge`` (the model fixed), and ``lasso-greedy`` (the BO paper's rule).
+``svr``, ``bayesian-ridge``, ``additive-gp`` (the model fixed), and ``lasso-greedy`` (the BO
+paper's rule).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fxcore_sklearn.selector import (
 
 __all__ = ["SurrogateSelector", "SurrogateParams", "lasso_greedy"]
 
-PRESETS = ("rf", "lasso", "linear", "svr", "bayesian-ridge")
+PRESETS = ("rf", "lasso", "linear", "svr", "bayesian-ridge", "additive-gp")
 
 
 @fxcore.hookimpl

@@ -29,7 +29,7 @@ from fxcore_sklearn import acquisition as acq
 from fxcore_sklearn.features import one_hot_features
 from fxcore_sklearn.models import Surrogate, make_surrogate
 
-Model = Literal["rf", "lasso", "linear", "svr", "bayesian-ridge"]
+Model = Literal["rf", "lasso", "linear", "svr", "bayesian-ridge", "additive-gp"]
 Acquisition = Literal["pf", "ei", "lcb", "thompson", "greedy"]
 _CONTROLLER: ThreadpoolController | None = None
 
@@ -45,6 +45,8 @@ def _one_blas_thread() -> Any:
 
 #: models that see interactions only through explicit pairwise features
 LINEAR = {"lasso", "linear", "bayesian-ridge"}
+#: models with their own posterior (no bootstrap ensemble), conditioned at every proposal
+NATIVE_POSTERIOR = {"bayesian-ridge", "additive-gp"}
 
 
 class AcquisitionParams(BaseModel):
@@ -73,13 +75,17 @@ class AcquisitionParams(BaseModel):
 
 class SurrogateParams(AcquisitionParams):
     model: Model = Field("bayesian-ridge",
-                         description="bayesian-ridge | rf | lasso | linear | svr")
+                         description="bayesian-ridge | additive-gp | rf | lasso | linear | svr")
 
     @model_validator(mode="after")
     def _ensemble_for_uncertainty(self) -> SurrogateParams:
-        if self.ensemble == 0 and self.acquisition != "greedy" and self.model != "bayesian-ridge":
+        if self.ensemble == 0 and self.acquisition != "greedy" and \
+                self.model not in NATIVE_POSTERIOR:
             raise ValueError(f"ensemble=0 gives no uncertainty for acquisition "
                              f"{self.acquisition!r}; use greedy or ensemble >= 2")
+        if self.model == "additive-gp" and self.interactions:
+            raise ValueError("additive-gp models every interaction order in its kernel; "
+                             "leave interactions unset")
         return self
 
 
@@ -103,7 +109,7 @@ class SurrogateSelector:
         self.ensemble = p.ensemble if p.ensemble is not None else (50 if p.model == "rf" else 8)
         # ensembles (forest, bootstrap) cost tens of fits: refit after 5% more data by default
         self.refit_growth = p.refit_growth if p.refit_growth is not None else (
-            0.0 if p.model == "bayesian-ridge" or self.ensemble == 0 else 0.05)
+            0.0 if p.model in NATIVE_POSTERIOR or self.ensemble == 0 else 0.05)
         self._scores: np.ndarray | None = None
         self.surrogate: Surrogate | None = None
         self._fitted_on = -1
@@ -111,7 +117,9 @@ class SurrogateSelector:
 
     # ----------------------------------------------------------------- contract
     def setup(self, space: Any, seed: int) -> None:
-        self.x = one_hot_features(space, self.interactions)
+        # the additive GP counts shared attribute values: x·x'ᵀ needs every level's column
+        self.x = one_hot_features(space, self.interactions,
+                                  drop_first=self.params.model != "additive-gp")
         self.rng = np.random.default_rng(seed)
         self.surrogate = None
         self._fitted_on = -1
@@ -150,7 +158,8 @@ class SurrogateSelector:
 
     def _fit(self, rows: np.ndarray, y: np.ndarray) -> None:
         p = self.params
-        self.surrogate = make_surrogate(p.model, self.ensemble, p.alpha)
+        if self.surrogate is None:  # kept across fits: the GP warm-starts its hyperparameters
+            self.surrogate = make_surrogate(p.model, self.ensemble, p.alpha)
         self.surrogate.fit(self.x[rows], np.asarray(y, dtype=np.float64), self.rng)
         self._fitted_on = len(rows)
 

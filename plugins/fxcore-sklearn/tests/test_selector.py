@@ -30,6 +30,8 @@ SPECS = [
     "sklearn/svr:ensemble=3,acquisition=ei,n_init=5",
     "sklearn/linear:ensemble=3,interactions=false,n_init=5",
     "sklearn/lasso-greedy:n_init=5",
+    "sklearn/additive-gp:n_init=5",
+    "sklearn/additive-gp:acquisition=thompson,n_init=5",
 ]
 
 
@@ -43,7 +45,8 @@ def test_deterministic_given_seed_without_repeats(table, spec: str) -> None:  # 
 
 
 @pytest.mark.parametrize("spec", ["sklearn/bayesian-ridge", "sklearn/rf:ensemble=5",
-                                  "sklearn/bayesian-ridge:acquisition=thompson"])
+                                  "sklearn/bayesian-ridge:acquisition=thompson",
+                                  "sklearn/additive-gp"])
 def test_batches_of_k(table, spec: str) -> None:  # type: ignore[no-untyped-def]
     trace = replay(make_selector(spec, table, REG), table, seed=0, budget=28, batch_size=6)
     assert trace.proposals == 5 and len(set(trace.rows.tolist())) == 28
@@ -85,3 +88,8 @@ def test_bad_params_are_config_errors(table) -> None:  # type: ignore[no-untyped
         make_selector("sklearn/rf:acquisition=magic", table, REG)
     with pytest.raises(ConfigError, match="model"):
         make_selector("sklearn/rf:model=lasso", table, REG)
+
+
+def test_additive_gp_rejects_explicit_interactions(table) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="every interaction order"):
+        make_selector("sklearn/additive-gp:interactions=true", table, REG)
