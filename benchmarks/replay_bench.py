@@ -34,6 +34,7 @@ SKLEARN = [
     PAPER,
     "sklearn/bayesian-ridge",                           # pairwise features, PF acquisition
     "sklearn/bayesian-ridge:acquisition=greedy",
+    "sklearn/additive-gp",                              # GP over every interaction order, PF
     "sklearn/bayesian-ridge:acquisition=ei",
     "sklearn/bayesian-ridge:acquisition=lcb",
     "sklearn/bayesian-ridge:acquisition=thompson",

@@ -59,6 +59,19 @@ def test_papers_table_invalid_rules_and_alignment() -> None:
     assert "lecoz2024-dog" in list_tables()
 
 
+def test_shipped_mnist_table_recovers_the_example_domain() -> None:
+    """The full-domain export of examples/explore_mnist.toml: its absent combinations are
+    exactly the example's two invalid rules."""
+    table = load_table("fxcore-mnist-digits")
+    assert table.n_rows == 1508
+    assert [a.name for a in table.domain.attributes] == [
+        "digit", "rotation", "thickness", "scale", "noise"]
+    assert sorted(map(str, table.domain.invalid)) == sorted(map(str, [
+        {"digit": "digit_6", "rotation": "upside-down"},
+        {"digit": "digit_9", "rotation": "upside-down"},
+        {"thickness": "thin", "scale": "small", "noise": "high"}]))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
