@@ -187,18 +187,21 @@ class AdditiveGPSurrogate(Surrogate):
         """k as a function of the number of matches m: ``f[m] = Σ_o s_o T[m, o]``."""
         return self.table @ scales
 
-    def _neg_log_evidence(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def _neg_log_evidence(self, theta: np.ndarray, matches: np.ndarray,
+                          z: np.ndarray) -> tuple[float, np.ndarray]:
+        """−log p(z | θ) up to a constant, and its gradient in θ = log(s_0..s_A, σ_n²);
+        ``matches`` is the n × n count of shared attribute values of the training rows."""
         a = self.n_attributes
         scales, noise = np.exp(theta[: a + 1]), float(np.exp(theta[-1]))
-        k = self._kernel_of_matches(scales)[self.matches] + noise * np.eye(len(self.z))
+        k = self._kernel_of_matches(scales)[matches] + noise * np.eye(len(z))
         try:
             chol = cho_factor(k, lower=True)
         except np.linalg.LinAlgError:
             return 1e10, np.zeros_like(theta)
-        alpha = cho_solve(chol, self.z)
-        value = 0.5 * self.z @ alpha + np.log(np.diag(chol[0])).sum()
-        w = cho_solve(chol, np.eye(len(self.z))) - np.outer(alpha, alpha)
-        per_m = np.bincount(self.matches.ravel(), weights=w.ravel(), minlength=a + 1)
+        alpha = cho_solve(chol, z)
+        value = 0.5 * z @ alpha + np.log(np.diag(chol[0])).sum()
+        w = cho_solve(chol, np.eye(len(z))) - np.outer(alpha, alpha)
+        per_m = np.bincount(matches.ravel(), weights=w.ravel(), minlength=a + 1)
         grad = np.empty_like(theta)
         grad[: a + 1] = 0.5 * (per_m @ self.table) * scales
         grad[-1] = 0.5 * np.trace(w) * noise
@@ -211,8 +214,8 @@ class AdditiveGPSurrogate(Surrogate):
         self.table = self._order_table(self.n_attributes)
         self.x_train = x
         self.mean, self.scale = float(np.mean(y)), float(np.std(y)) or 1.0
-        self.z = (np.asarray(y, dtype=np.float64) - self.mean) / self.scale
-        self.matches = np.rint(x @ x.T).astype(np.int64)
+        z = (np.asarray(y, dtype=np.float64) - self.mean) / self.scale
+        matches = np.rint(x @ x.T).astype(np.int64)
         a = self.n_attributes
         if self.log_params is None or len(self.log_params) != a + 2:
             self.log_params = np.log(np.r_[np.full(a + 1, 1.0 / (a + 1)), 0.1])
@@ -220,18 +223,17 @@ class AdditiveGPSurrogate(Surrogate):
         if len(y) >= self._optimised_on * (1 + self.reoptimise_growth) and len(y) != \
                 self._optimised_on:
             bounds = [(np.log(1e-6), np.log(10.0))] * (a + 1) + [(np.log(1e-4), np.log(2.0))]
-            res = minimize(self._neg_log_evidence, self.log_params, jac=True, method="L-BFGS-B",
-                           bounds=bounds, options={"maxiter": 200})
+            res = minimize(self._neg_log_evidence, self.log_params, args=(matches, z),
+                           jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200})
             if np.isfinite(res.fun) and res.fun < 1e9:
                 self.log_params = res.x
             self._optimised_on = len(y)
         scales, noise = np.exp(self.log_params[: a + 1]), float(np.exp(self.log_params[-1]))
         self.f = self._kernel_of_matches(scales)
-        k = self.f[self.matches] + noise * np.eye(len(self.z))
+        k = self.f[matches] + noise * np.eye(len(z))
         self.chol = cho_factor(k, lower=True)
-        self.alpha = cho_solve(self.chol, self.z)
+        self.alpha = cho_solve(self.chol, z)
         self.noise_var = noise * self.scale**2
-        del self.matches  # n × n, not needed until the next fit
 
     def _cross(self, x: np.ndarray) -> np.ndarray:
         return self.f[np.rint(np.asarray(x, dtype=np.float64) @ self.x_train.T).astype(np.int64)]

@@ -40,11 +40,11 @@ def test_evidence_gradient_matches_finite_differences() -> None:
     gp = AdditiveGPSurrogate()
     gp.n_attributes = 3
     gp.table = gp._order_table(3)
-    gp.z = rng.standard_normal(15)
-    gp.matches = np.rint(x[rows] @ x[rows].T).astype(np.int64)
+    z = rng.standard_normal(15)
+    matches = np.rint(x[rows] @ x[rows].T).astype(np.int64)
     theta = np.log(np.array([0.3, 0.8, 0.2, 0.05, 0.1]))
-    _, grad = gp._neg_log_evidence(theta)
-    numeric = approx_fprime(theta, lambda t: gp._neg_log_evidence(t)[0], 1e-6)
+    _, grad = gp._neg_log_evidence(theta, matches, z)
+    numeric = approx_fprime(theta, lambda t: gp._neg_log_evidence(t, matches, z)[0], 1e-6)
     assert np.allclose(grad, numeric, rtol=1e-4, atol=1e-6)
 
 
