@@ -13,6 +13,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 import fxcore
+from fxcore.models import torch_threads
 from fxcore.plugins import Registry
 
 DIGITS = [str(d) for d in range(10)]
@@ -21,10 +22,8 @@ DIGITS = [str(d) for d in range(10)]
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """Tiny models train 10-20x faster on one thread than on two busy cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 def digits_npz(path: Path, n: int | None = None) -> Path:

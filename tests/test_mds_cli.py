@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 pytest.importorskip("fxcore_mnist.cvae")
 
 from fxcore.cli import main  # noqa: E402
+from fxcore.models import torch_threads  # noqa: E402
 from fxcore.store import RunStore  # noqa: E402
 
 SMALL = """
@@ -54,10 +54,8 @@ examples_per_cluster = 3
 
 @pytest.fixture(autouse=True)
 def _one_thread():  # type: ignore[no-untyped-def]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def write(tmp_path: Path, text: str, name: str = "mds.toml") -> Path:

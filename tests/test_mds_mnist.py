@@ -15,6 +15,7 @@ pytest.importorskip("fxcore_mnist.cvae")
 from fxcore.builtins.divergences import JensenShannon  # noqa: E402
 from fxcore.mds.optimise import MdsSetup, check_setup, condition_tensor, optimise_batch  # noqa: E402
 from fxcore.mds.records import resolve_hierarchy, set_distances  # noqa: E402
+from fxcore.models import torch_threads  # noqa: E402
 
 B, STEPS = 24, 40
 
@@ -22,10 +23,8 @@ B, STEPS = 24, 40
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():  # type: ignore[no-untyped-def]
     """Small batches: one thread is as fast, and immune to a busy machine's oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

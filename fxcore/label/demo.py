@@ -24,7 +24,8 @@ def run_demo(out: Path) -> list[str]:
                 "(pip install -e plugins/fxcore-mnist)"]
     import torch
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    from fxcore.models import torch_threads
+
     source = resources.files("fxcore_mnist") / "examples" / EXAMPLE
     with resources.as_file(source) as path:
         data = read_mapping(path)
@@ -37,7 +38,8 @@ def run_demo(out: Path) -> list[str]:
     config = validate_config(data, LabelConfig, registry, source=EXAMPLE)
     run_dir = Path(out) / time.strftime("mnist-%Y%m%d-%H%M%S")
     t0 = time.perf_counter()
-    summary = run_label(config, run_dir, registry=registry)
+    with torch_threads(min(2, torch.get_num_threads())):  # the caller's count comes back after
+        summary = run_label(config, run_dir, registry=registry)
     total = time.perf_counter() - t0
     lines.insert(0, f"OPAL on MNIST-5k ({summary['n_items']} items), classifiers "
                     f"{', '.join(summary['classifiers'])} trained on the fine-tuning set, "

@@ -12,14 +12,6 @@ from fxcore.contracts import LatentGenerator
 from fxcore_mnist.cvae import ConditionalVAE
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():  # type: ignore[no-untyped-def]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def cvae() -> ConditionalVAE:
     return ConditionalVAE(dataset="mnist", epochs=10)
