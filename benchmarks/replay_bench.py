@@ -24,7 +24,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from fxcore.bench import load_table, make_selector, replay  # noqa: E402
+from fxcore.bench import load_table, make_selector, replay, worst_mask  # noqa: E402
 from fxcore.bench.replay import aggregate, parse_selector  # noqa: E402
 from fxcore.plugins import default_registry  # noqa: E402
 
@@ -90,7 +90,7 @@ def main() -> None:
                   f", {summary['coverage_at_worst_k']:.2f} after worst_k, "
                   f"{summary['seconds']:.1f}s", flush=True)
     res = {s: aggregate([per[s][i] for i in range(args.seeds)], parse_selector(s)) for s in specs}
-    worst_k = int((table.targets < np.sort(table.targets)[int(0.1 * table.n_rows)]).sum())
+    worst_k = int(worst_mask(table.targets).sum())
 
     def med(s: str) -> float | None:
         return res[s]["evals_to_full_coverage_median"] if s in res else None
