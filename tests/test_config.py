@@ -76,6 +76,13 @@ def test_formats_and_file_errors(tmp_path: Path) -> None:
         read_mapping(write(tmp_path, "- 1\n- 2\n", "c.yaml"))
     with pytest.raises(ConfigError, match="not valid YAML"):
         read_mapping(write(tmp_path, "a: [1,\n", "c.yaml"))
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes("\ufeffa = 1\n".encode())  # saved by an editor with a byte-order mark
+    assert read_mapping(bom) == {"a": 1}
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes(b"a = '\xe9'\n")
+    with pytest.raises(ConfigError, match="latin1.toml: cannot read"):
+        read_mapping(bad)
 
 
 json_values = st.recursive(

@@ -43,6 +43,8 @@ def test_table_cli_json_keys(tmp_path, table, capsys) -> None:
 
 
 def test_table_errors(tmp_path, table, capsys) -> None:
+    with pytest.raises(ConfigError, match=r"--table: .*missing.csv not found"):
+        load_table(tmp_path / "missing.csv", "label")
     with pytest.raises(ConfigError, match="--label-column 'label' is not a column"):
         load_table(table, "label")
     with pytest.raises(ConfigError, match=r"--features names missing columns \['nope'\]"):
