@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from fxcore import __version__
 from fxcore.errors import ConfigError
+from fxcore.paths import check_out_dir, not_regular
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -51,7 +52,14 @@ def config_hash(config: BaseModel) -> str:
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``path`` through a temporary file and a rename: never a half-written file."""
+    """Write ``path`` through a temporary file and a rename: never a half-written file.
+
+    Raises :class:`ConfigError` (nothing written) when ``path`` exists and is not a regular file:
+    a rename would replace a symlink, device, FIFO or directory with a file.
+    """
+    kind = not_regular(path)
+    if kind is not None:
+        raise ConfigError(f"{path} is {kind}, not a regular file; not replacing it")
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -88,9 +96,11 @@ class RunStore:
         """Create ``path`` for a new run, or reopen it with ``resume=True``.
 
         Raises :class:`ConfigError` (nothing written) when a new run would overwrite an existing
-        one, when there is nothing to resume, or when the config changed since the run started.
+        one, when there is nothing to resume, when the config changed since the run started, or
+        when ``path`` cannot be a folder (:func:`fxcore.paths.check_out_dir`).
         """
         path = Path(path)
+        check_out_dir(path)
         digest = config_hash(config)
         info_file = path / "run.json"
         if resume:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from fxcore.errors import ConfigError
+from fxcore.paths import not_regular
 from fxcore.schemas import ExploreConfig
-from fxcore.store import RunStore, config_hash
+from fxcore.store import RunStore, config_hash, write_atomic
 
 
 def config(**kw) -> ExploreConfig:  # noqa: ANN003
@@ -77,3 +80,60 @@ def test_finish_marks_complete(tmp_path: Path) -> None:
         store.finish({"found": 3})
         assert store.complete
     assert json.loads((tmp_path / "run" / "run.json").read_text())["summary"] == {"found": 3}
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def test_write_atomic_replaces_a_regular_file_and_makes_a_missing_one(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "r.json"
+    write_atomic(path, "one")
+    write_atomic(path, b"two")
+    assert path.read_text() == "two" and sorted(p.name for p in path.parent.iterdir()) == ["r.json"]
+
+
+def test_write_atomic_refuses_a_symlink_and_keeps_it_and_its_target(tmp_path: Path) -> None:
+    target, link = tmp_path / "target.json", tmp_path / "link.json"
+    target.write_text("kept")
+    link.symlink_to(target)
+    with pytest.raises(ConfigError, match=r"link\.json is a symlink, not a regular file"):
+        write_atomic(link, "new")
+    assert link.is_symlink() and target.read_text() == "kept"
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="is a symlink"):
+        write_atomic(tmp_path / "dangling", "new")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_write_atomic_refuses_a_fifo_and_a_directory(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"fifo is a FIFO, not a regular file"):
+        write_atomic(fifo, "new")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(ConfigError, match=r"dir is a directory, not a regular file"):
+        write_atomic(tmp_path / "dir", "new")
+    assert (tmp_path / "dir").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "fifo"]  # no temporary left
+
+
+def test_write_atomic_refuses_a_device(tmp_path: Path) -> None:
+    """A device node of our own (as root, ``--json /dev/full`` turned the device into a file)."""
+    assert not_regular(Path("/dev/null")) == "a device"
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (PermissionError, OSError):
+        pytest.skip("cannot make a device node here (not root)")
+    with pytest.raises(ConfigError, match=r"null is a device, not a regular file"):
+        write_atomic(dev, "new")
+    assert stat.S_ISCHR(os.lstat(dev).st_mode)
+
+
+def test_open_refuses_an_out_under_a_regular_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"file is not a folder"):
+        RunStore.open(tmp_path / "file" / "run", "explore", config())
+    with pytest.raises(ConfigError, match=r"file is a regular file, not a folder"):
+        RunStore.open(tmp_path / "file", "explore", config())
