@@ -75,6 +75,9 @@ def _job_module(job: str, part: str) -> Any | None:
 @click.option("--only", multiple=True, type=click.Choice(JOBS), help="run only these jobs")
 def demo_cmd(out: Path, only: tuple[str, ...]) -> None:
     """Run the embedded default of every job on real data, CPU only, no downloads."""
+    from fxcore.paths import check_out_dir
+
+    check_out_dir(out)
     ran = 0
     for job in JOBS:
         if only and job not in only:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from fxcore.errors import ConfigError
+from fxcore.paths import check_out_file
 
 
 def _summary_lines(result: dict) -> list[str]:
@@ -35,9 +36,9 @@ def _summary_lines(result: dict) -> list[str]:
 @click.option("--target", default="accuracy", show_default=True, help="target column")
 @click.option("--batch-size", type=int, default=1, show_default=True,
               help="subdomains proposed per selector call (k)")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--json", "json_out", type=click.Path(path_type=Path),
               help="write the results as JSON to this file")
-@click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--plot", "plot_out", type=click.Path(path_type=Path),
               help="write the Fig. 4 style plot (PNG) to this file")
 @click.option("--list-tables", is_flag=True, help="list the shipped tables and exit")
 @click.option("--quiet", is_flag=True, help="no progress output")
@@ -69,6 +70,9 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], seeds: int, bu
         raise ConfigError("--selector is required (e.g. --selector random --selector oracle)")
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    for flag, written in (("--json", json_out), ("--plot", plot_out)):
+        if written is not None:
+            check_out_file(written, flag)
     table = load_table(table_spec, target=target)
     result = run_bench(table, list(selectors), seeds=seeds, budget=budget,
                        batch_size=batch_size, show_progress=not quiet)

@@ -4,10 +4,13 @@ inter-quartile band."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fxcore.store import write_atomic
 
 
 def _band(ax: Any, curves: list[list[float]], label: str, x0: int = 1) -> None:
@@ -63,9 +66,8 @@ def plot_bench(result: dict[str, Any], out: Path) -> Path:
     fig.suptitle(f"{result['table']}: N = {result['n_rows']}, "
                  f"median over {len(result['seeds'])} seeds (band: quartiles)")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(out)
+    write_atomic(out, buf.getvalue())
     return out

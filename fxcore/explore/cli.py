@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from fxcore.errors import ConfigError
+from fxcore.paths import check_out_file
 from fxcore.schemas import Evaluation
 
 
@@ -66,6 +67,8 @@ def report_cmd(run_dir: Path, as_json: bool, export_table: Path | None, worst: i
     from fxcore.explore.export import export_table as export
     from fxcore.explore.report import write_report
 
+    if export_table is not None:
+        check_out_file(export_table, "--export-table")
     job = _job_of(run_dir)
     if job != "explore":  # another job's run: its own fxcore.<job>.report.write_report
         other = _other_report(job)

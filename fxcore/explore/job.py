@@ -14,6 +14,7 @@ from typing import Any
 from fxcore.config import load_config
 from fxcore.errors import ConfigError, FxError, RunError
 from fxcore.explore.loop import ExploreResult, make_grouping, run_explore, store_order
+from fxcore.paths import check_out_dir
 from fxcore.plugins import Registry, default_registry
 from fxcore.schemas import ExploreConfig
 from fxcore.store import RunStore, config_hash
@@ -64,6 +65,7 @@ def default_out(config_path: str | Path) -> Path:
 def check_out(out: Path, resume: bool, config: ExploreConfig) -> None:
     """Fail early (before components are built) when ``out`` cannot take this run; the run
     store checks the same again when it opens."""
+    check_out_dir(out)
     info = out / "run.json"
     if resume and not info.exists():
         raise ConfigError(f"--resume: {out} holds no run to resume (no run.json)")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from fxcore.errors import ConfigError
+from fxcore.paths import check_out_dir
 
 
 @click.command("mds")
@@ -23,11 +24,12 @@ def mds_cmd(config: Path, out: Path | None, resume: bool, as_json: bool, ensembl
     from fxcore.config import load_config
     from fxcore.schemas.mds import MdsConfig
 
+    out = out or Path("runs") / f"mds-{config.stem}"
+    check_out_dir(out)
     cfg = load_config(config, MdsConfig)
     if cfg.ensemble is not None and not ensemble:
         raise ConfigError(f"{config}: ensemble: this config has an [ensemble] table; run it "
                           "with fx mds --ensemble")
-    out = out or Path("runs") / f"mds-{config.stem}"
     if ensemble:
         from fxcore.mds.ensemble import run_ensemble
 

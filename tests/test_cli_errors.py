@@ -1,0 +1,149 @@
+"""Garbage in gives a clear error (issue #14): output paths checked before a run starts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import explore_digits
+import pytest
+
+from fxcore import plugins
+from fxcore.cli import main
+
+HERE = Path(__file__).resolve().parent
+BENCH = ["bench", "--table", "lecoz2024-dog", "--selector", "random", "--seeds", "1", "--quiet"]
+
+
+def explore_config(**over: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "seed": 3, "budget": 4, "batch_size": 1, "images_per_subdomain": 8,
+        "generator": "digits/render", "classifier": "digits/softmax",
+        "selector": "digits/nearest-worst",
+        "domain": {"name": "digits", "prompt_template": "a {rotation} {true_class}",
+                   "true_class": "{digit}",
+                   "attributes": {"digit": ["1", "3", "8"], "rotation": ["upright", "tilted"]}},
+    }
+    data.update(over)
+    return data
+
+
+@pytest.fixture()
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path`` as the working folder, with a regular file ``file`` and a folder ``dir``; the
+    ``fx`` of this process sees the digits test plugin."""
+    monkeypatch.chdir(tmp_path)
+    registry = plugins.Registry.load(modules={"digits": explore_digits})
+    monkeypatch.setattr(plugins, "_DEFAULT", registry)
+    (tmp_path / "file").write_text("")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "explore.json").write_text(json.dumps(explore_config()))
+    return tmp_path
+
+
+def fails_with(argv: list[str], capsys: pytest.CaptureFixture[str], message: str) -> None:
+    """``fx ARGV`` exits 2 with one line ``fx: error: ...message...`` and prints nothing else."""
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("fx: error: ") and err.count("\n") == 1, err
+    assert message in err, err
+    assert out == ""
+
+
+def unwritable(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A read-only ``folder``; as root (who may write anyway) ``os.access`` says it is not."""
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):
+        real = os.access
+
+        def access(path: Any, mode: int, **kw: Any) -> bool:
+            if mode & os.W_OK and Path(path).resolve() == folder.resolve():
+                return False
+            return real(path, mode, **kw)
+
+        monkeypatch.setattr(os, "access", access)
+    return folder
+
+
+# ---------------------------------------------------------------- output files: --json, --plot
+
+
+def test_bench_json_to_a_directory(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fails_with([*BENCH, "--json", "dir"], capsys,
+               "--json dir: dir is a directory, not a regular file")
+
+
+def test_bench_json_under_a_missing_folder(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fails_with([*BENCH, "--json", "missing/r.json"], capsys,
+               "--json missing/r.json: folder missing does not exist")
+    assert not (work / "missing").exists()
+
+
+def test_bench_json_under_an_unwritable_folder(work: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    unwritable(work / "ro", monkeypatch)
+    fails_with([*BENCH, "--json", "ro/r.json"], capsys,
+               "--json ro/r.json: folder ro is not writable")
+
+
+def test_bench_plot_under_a_regular_file(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fails_with([*BENCH, "--plot", "file/r.png"], capsys, "--plot file/r.png: file is not a folder")
+
+
+def test_bench_json_to_a_symlink(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (work / "link.json").symlink_to(work / "file")
+    fails_with([*BENCH, "--json", "link.json"], capsys,
+               "--json link.json: link.json is a symlink, not a regular file")
+    assert (work / "link.json").is_symlink()
+
+
+def test_report_export_table_to_a_directory(work: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explore", "explore.json", "--out", "run", "--json"]) == 0
+    capsys.readouterr()
+    fails_with(["report", "run", "--export-table", "dir"], capsys,
+               "--export-table dir: dir is a directory, not a regular file")
+    assert not (work / "run" / "report").exists()
+
+
+# ---------------------------------------------------------------- run folders: --out
+
+
+def test_out_under_a_regular_file(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fails_with(["explore", "explore.json", "--out", "file/run"], capsys,
+               "--out file/run: file is not a folder")
+    assert sorted(p.name for p in work.iterdir()) == ["dir", "explore.json", "file"]
+
+
+def test_mds_out_under_a_regular_file(work: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before the generator is trained (the config is a valid one)."""
+    pytest.importorskip("fxcore_mnist")
+    monkeypatch.setattr(plugins, "_DEFAULT", None)  # the installed plugins
+    (work / "mds.toml").write_text(
+        'generator = { name = "mnist/cvae", params = { epochs = 1 } }\n'
+        'classifiers = [{ name = "mnist/linear", params = { epochs = 1 } }, '
+        '{ name = "mnist/mlp", params = { epochs = 1 } }]\nstarts = 4\nchunk = 4\nsteps = 4\n')
+    fails_with(["mds", "mds.toml", "--out", "file/run"], capsys,
+               "--out file/run: file is not a folder")
+    assert not (work / "runs").exists()
+
+
+def test_out_is_a_regular_file(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fails_with(["explore", "explore.json", "--out", "file"], capsys,
+               "--out file: file is a regular file, not a folder")
+
+
+def test_out_under_an_unwritable_folder(work: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    unwritable(work / "ro", monkeypatch)
+    fails_with(["explore", "explore.json", "--out", "ro/new/run"], capsys,
+               "--out ro/new/run: folder ro is not writable")
+
+
+def test_demo_out_under_a_regular_file(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fails_with(["demo", "--only", "explore", "--out", "file/demo"], capsys,
+               "--out file/demo: file is not a folder")
