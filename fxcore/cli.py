@@ -1,4 +1,5 @@
-"""The ``fx`` command line. Exit codes: 0 success, 2 bad usage or config, 1 failure in a run."""
+"""The ``fx`` command line. Exit codes: 0 success, 2 bad usage or config, 1 failure in a run,
+130 interrupted (Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -110,8 +111,18 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):  #
     print(f"fx: warning: {message}", file=file or sys.stderr)
 
 
+def _interrupted(argv: list[str] | None) -> str:
+    """The Ctrl-C line, with the ``--resume`` hint when the command has that option."""
+    args = sys.argv[1:] if argv is None else argv
+    command = next((cli.commands[a] for a in args if a in cli.commands), None)
+    if command is not None and any(p.name == "resume" for p in command.params):
+        return "fx: interrupted; resume with --resume"
+    return "fx: interrupted"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``fx``: user errors print one line and exit 2 (config) or 1 (run)."""
+    """Entry point of ``fx``: user errors print one line and exit 2 (config) or 1 (run); Ctrl-C
+    exits 130."""
     warnings.showwarning = _show_warning
     try:
         cli.main(args=argv, prog_name="fx", standalone_mode=False)
@@ -120,14 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo(_interrupted(argv), err=True)
+            return 130
         click.echo("fx: aborted", err=True)
         return 1
     except FxError as exc:
         click.echo(f"fx: error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        click.echo("fx: interrupted; resume with --resume", err=True)
+        click.echo(_interrupted(argv), err=True)
         return 130
     except Exception as exc:  # noqa: BLE001 - last resort: one line unless debugging
         if os.environ.get("FXCORE_DEBUG"):

@@ -1,9 +1,15 @@
-"""Garbage in gives a clear error (issue #14): output paths checked before a run starts."""
+"""Garbage in gives a clear error (issue #14): output paths checked before a run starts, Ctrl-C."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +153,59 @@ def test_out_under_an_unwritable_folder(work: Path, capsys: pytest.CaptureFixtur
 def test_demo_out_under_a_regular_file(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fails_with(["demo", "--only", "explore", "--out", "file/demo"], capsys,
                "--out file/demo: file is not a folder")
+
+
+# ---------------------------------------------------------------- Ctrl-C
+
+
+def _evaluations(db: Path) -> int:
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return int(con.execute(
+                "SELECT COUNT(*) FROM records WHERE kind = 'evaluation'").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigint_exits_130_with_the_resume_hint_and_the_run_resumes(tmp_path: Path) -> None:
+    gen = {"name": "digits/render", "params": {"delay": 0.05}}
+    cfg = tmp_path / "explore.json"
+    domain = explore_config()["domain"]
+    domain["attributes"].update(rotation=["upright", "tilted", "sideways"],
+                                noise=["clean", "noisy"])
+    domain["prompt_template"] = "a {rotation} {true_class}, {noise}"
+    cfg.write_text(json.dumps(explore_config(budget=16, generator=gen, domain=domain)))
+    run = tmp_path / "run"
+    fx = [sys.executable, str(HERE / "explore_launch.py"), "explore", str(cfg), "--out", str(run)]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    proc = subprocess.Popen(fx, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 60
+    while _evaluations(run / "run.sqlite") < 2:
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.time() < deadline, "the run did not start"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.rstrip().splitlines()[-1] == "fx: interrupted; resume with --resume"
+    assert json.loads((run / "run.json").read_text())["status"] == "running"
+    done = subprocess.run([*fx, "--resume", "--json"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n_evaluated"] == 16
+
+
+def test_ctrl_c_in_a_command_without_resume_exits_130_without_the_hint(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    replay = importlib.import_module("fxcore.bench.replay")  # fxcore.bench.replay: a function
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(replay, "run_bench", interrupted)
+    assert main(BENCH) == 130
+    assert capsys.readouterr().err.strip() == "fx: interrupted"
