@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import compress
 
 import numpy as np
 
-from fxcore.schemas import EvaluationDomain, Subdomain, subdomain_id
+from fxcore.schemas import Attribute, EvaluationDomain, Subdomain, subdomain_id
 
 
 class SubdomainSpace:
@@ -24,16 +25,7 @@ class SubdomainSpace:
         self.attributes = domain.attributes
         sizes = [len(a.values) for a in self.attributes]
         grid = np.indices(sizes, dtype=np.int32).reshape(len(sizes), -1).T
-        valid = np.ones(len(grid), dtype=bool)
-        position = {a.name: j for j, a in enumerate(self.attributes)}
-        for rule in domain.invalid:
-            match = np.ones(len(grid), dtype=bool)
-            for key, val in rule.items():
-                j = position[key]
-                wanted = [val] if isinstance(val, str) else val
-                idx = [self.attributes[j].values.index(x) for x in wanted]
-                match &= np.isin(grid[:, j], idx)
-            valid &= ~match
+        valid = ~invalid_mask(self.attributes, domain.invalid).ravel()
         self.codes: np.ndarray = np.ascontiguousarray(grid[valid])
         if len(self.codes) == 0:
             raise ValueError(f"domain {domain.name!r}: the invalid combinations exclude everything")
@@ -100,3 +92,42 @@ class SubdomainSpace:
 
     def prompts(self) -> list[str]:
         return [self.domain.prompt(self.values(i)) for i in range(len(self))]
+
+
+def invalid_mask(
+    attributes: Sequence[Attribute], rules: Sequence[dict[str, str | list[str]]]
+) -> np.ndarray:
+    """Boolean grid (one axis per attribute) of the combinations that some rule excludes.
+
+    Rules naming the same attributes are marked together on the grid of those attributes, then
+    spread over the full grid: linear in the rules and the grid, not their product.
+    """
+    sizes = [len(a.values) for a in attributes]
+    position = {a.name: j for j, a in enumerate(attributes)}
+    index = [{v: i for i, v in enumerate(a.values)} for a in attributes]
+    groups: dict[tuple[str, ...], list[dict[str, str | list[str]]]] = {}
+    for rule in rules:
+        groups.setdefault(tuple(rule), []).append(rule)
+    invalid = np.zeros(sizes, dtype=bool)
+    for keys, group in groups.items():
+        axes = [position[k] for k in keys]
+        codes = [index[j] for j in axes]
+        sub = np.zeros([sizes[j] for j in axes], dtype=bool)
+        cols = [[rule[k] for rule in group] for k in keys]
+        plain = np.ones(len(group), dtype=bool)  # one value per attribute: marked all at once
+        for col in cols:
+            plain &= [isinstance(v, str) for v in col]
+        picks = [[code[v] for v in compress(col, plain)] for code, col in
+                 zip(codes, cols, strict=True)]
+        sub[tuple(picks)] = True
+        for rule in compress(group, ~plain):  # a list of values means any of them
+            picks = [[code[v] for v in _as_list(rule[k])] for code, k in
+                     zip(codes, keys, strict=True)]
+            sub[np.ix_(*picks)] = True
+        shape = [sizes[j] if j in axes else 1 for j in range(len(sizes))]
+        invalid |= sub.transpose(np.argsort(axes)).reshape(shape)
+    return invalid
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value

@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import string
+from collections import Counter
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -37,7 +38,7 @@ class Attribute(Strict):
     @field_validator("values")
     @classmethod
     def _values_unique(cls, v: list[str]) -> list[str]:
-        dup = sorted({x for x in v if v.count(x) > 1})
+        dup = sorted(x for x, n in Counter(v).items() if n > 1)
         if dup:
             raise ValueError(f"duplicate values {dup}")
         if any(not x.strip() for x in v):
