@@ -105,3 +105,23 @@ def test_other_target_column(tmp_path: Path) -> None:
     table = load_table(write(tmp_path, grid_rows()), target="confidence")
     assert np.all(table.targets == 0.5)
     assert [a.name for a in table.domain.attributes] == ["shape", "colour"]
+
+
+def test_sparse_table_every_absent_pair_is_one_rule(tmp_path: Path) -> None:
+    """20k rows over a 300 × 300 grid: 70k absent pairs, each its own rule, in product order of
+    the values' first appearance; targets aligned with the space rows. (Deriving the rules
+    compared every candidate with every rule found so far: hours for this table.)"""
+    n, rng = 300, np.random.default_rng(0)
+    diagonal = np.arange(n) * (n + 1)  # every value occurs
+    others = rng.choice(np.setdiff1d(np.arange(n * n), diagonal), 20_000 - n, replace=False)
+    keys = rng.permutation(np.concatenate([diagonal, others]))
+    lines = [f"a{k // n},b{k % n},{k / n**2}" for k in keys]
+    table = load_table(write(tmp_path, "a,b,accuracy\n" + "\n".join(lines) + "\n"))
+    a_values, b_values = (attr.values for attr in table.domain.attributes)
+    present = {(f"a{k // n}", f"b{k % n}") for k in keys}
+    assert table.n_rows == len(table.space) == 20_000
+    assert table.domain.invalid == [{"a": a, "b": b} for a in a_values for b in b_values
+                                    if (a, b) not in present]
+    codes = table.space.codes
+    rows = [int(a_values[i][1:]) * n + int(b_values[j][1:]) for i, j in codes]
+    np.testing.assert_array_equal(table.targets, np.array(rows) / n**2)

@@ -108,9 +108,9 @@ def load_table(spec: str | Path, target: str = "accuracy") -> Table:
     columns = {h: [r[j].strip() for r in body] for j, h in enumerate(header)}
     y = _targets(columns[target], where, target)
     attrs, constants = _attribute_columns(header, columns, target, where)
-    domain = _domain(name, attrs, columns, constants)
+    domain, codes = _domain(name, attrs, columns, constants)
     space = SubdomainSpace(domain)
-    order = _space_rows(space, attrs, columns, where)
+    order = _space_rows(space, attrs, columns, codes, where)
     targets = np.empty(len(space), dtype=np.float64)
     targets[order] = y
     return Table(name, path, target, domain, space, targets, constants)
@@ -161,65 +161,81 @@ def _attribute_columns(
 
 def _domain(
     name: str, attrs: list[str], columns: dict[str, list[str]], constants: dict[str, str]
-) -> EvaluationDomain:
+) -> tuple[EvaluationDomain, np.ndarray]:
+    """The table's domain and the value codes of its rows (rows × attributes)."""
     values = {a: list(dict.fromkeys(columns[a])) for a in attrs}
     grid = math.prod(len(v) for v in values.values())
     if grid > MAX_GRID:
         raise ConfigError(f"table {name!r}: the attributes span {grid} combinations "
                           f"(at most {MAX_GRID} supported)")
-    present = {tuple(values[a].index(v) for a, v in zip(attrs, combo, strict=True))
-               for combo in zip(*(columns[a] for a in attrs), strict=True)}
+    codes = np.empty((len(columns[attrs[0]]), len(attrs)), dtype=np.intp)
+    for j, a in enumerate(attrs):
+        index = {v: i for i, v in enumerate(values[a])}
+        codes[:, j] = [index[c] for c in columns[a]]
     true_class = constants.get("category") or constants.get("class") or name
     template = "{true_class}: " + ", ".join(f"{a}={{{a}}}" for a in attrs)
-    return EvaluationDomain(
+    domain = EvaluationDomain(
         name=name,
         attributes=[{"name": a, "values": values[a]} for a in attrs],  # type: ignore[misc]
-        invalid=invalid_rules(attrs, values, present),  # type: ignore[arg-type]
+        invalid=invalid_rules(attrs, values, codes),  # type: ignore[arg-type]
         prompt_template=template,
         true_class=true_class,
     )
+    return domain, codes
 
 
 def invalid_rules(
-    attrs: list[str], values: dict[str, list[str]], present: set[tuple[int, ...]]
+    attrs: list[str], values: dict[str, list[str]], present: np.ndarray
 ) -> list[dict[str, str]]:
     """Shortest partial assignments that match no present combination and, together, exclude
     every absent one (a partial assignment longer than needed is skipped when a shorter rule
-    already implies it)."""
-    sizes = [len(values[a]) for a in attrs]
-    absent = math.prod(sizes) - len(present)
-    rules: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-    covered: set[tuple[int, ...]] = set()
+    already implies it). ``present``: value codes of the rows (rows × attributes).
+
+    Rules come by length, then attribute subset (``itertools.combinations`` order), then value
+    (``itertools.product`` order). Each subset is a boolean grid of its projections, so the cost
+    is linear in the rows and the absent combinations (not their product).
+    """
+    sizes = tuple(len(values[a]) for a in attrs)
+    present = np.asarray(present, dtype=np.intp).reshape(-1, len(attrs))
+    absent = math.prod(sizes) - len(np.unique(np.ravel_multi_index(present.T, sizes)))
+    covered = np.zeros(sizes, dtype=bool)  # absent combinations excluded by the rules so far
+    # projections onto a subset matched by a rule on that subset or on a smaller one
+    blocked: dict[tuple[int, ...], np.ndarray] = {(): np.zeros((), dtype=bool)}
+    rules: list[dict[str, str]] = []
     for s in range(1, len(attrs) + 1):
-        if len(covered) == absent:
+        if covered.sum() == absent:
             break
+        level: dict[tuple[int, ...], np.ndarray] = {}
         for subset in itertools.combinations(range(len(attrs)), s):
-            seen = {tuple(p[j] for j in subset) for p in present}
-            for proj in itertools.product(*(range(sizes[j]) for j in subset)):
-                if proj in seen or _implied(rules, subset, proj):
-                    continue
-                rules.append((subset, proj))
-                free = [range(sizes[j]) if j not in subset else [proj[subset.index(j)]]
-                        for j in range(len(attrs))]
-                covered.update(itertools.product(*free))
-    return [{attrs[j]: values[attrs[j]][v] for j, v in zip(sub, proj, strict=True)}
-            for sub, proj in rules]
+            seen = np.zeros([sizes[j] for j in subset], dtype=bool)
+            seen[tuple(present[:, j] for j in subset)] = True
+            implied = np.zeros_like(seen)
+            for k in range(s):  # a shorter rule is within the subset less one attribute
+                implied |= np.expand_dims(blocked[subset[:k] + subset[k + 1:]], k)
+            new = ~seen & ~implied
+            level[subset] = implied | new
+            if new.any():
+                covered |= new.reshape([sizes[j] if j in subset else 1 for j in range(len(attrs))])
+                rules += _named_rules(attrs, values, subset, new)
+        blocked = level
+    return rules
 
 
-def _implied(rules: list[tuple[tuple[int, ...], tuple[int, ...]]], subset: tuple[int, ...],
-             proj: tuple[int, ...]) -> bool:
-    assign = dict(zip(subset, proj, strict=True))
-    return any(all(assign.get(j) == v for j, v in zip(sub, p, strict=True)) for sub, p in rules)
+def _named_rules(
+    attrs: list[str], values: dict[str, list[str]], subset: tuple[int, ...], mask: np.ndarray
+) -> list[dict[str, str]]:
+    """The assignments to ``subset`` marked in ``mask``, in ``itertools.product`` order."""
+    names = [attrs[j] for j in subset]
+    cols = [[values[n][i] for i in idx] for n, idx in zip(names, np.nonzero(mask), strict=True)]
+    return [dict(zip(names, combo, strict=True)) for combo in zip(*cols, strict=True)]
 
 
 def _space_rows(
-    space: SubdomainSpace, attrs: list[str], columns: dict[str, list[str]], where: str
+    space: SubdomainSpace, attrs: list[str], columns: dict[str, list[str]], codes: np.ndarray,
+    where: str,
 ) -> np.ndarray:
     """Space row of every table row; duplicated combinations are an error."""
-    attr_values = [a.values for a in space.attributes]
-    codes = np.array([[vals.index(c) for vals, c in zip(attr_values, combo, strict=True)]
-                      for combo in zip(*(columns[a] for a in attrs), strict=True)])
-    sizes = np.array([len(v) for v in attr_values])
+    sizes = np.array([len(a.values) for a in space.attributes])
     strides = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]])
     table_keys = codes @ strides
     uniq, counts = np.unique(table_keys, return_counts=True)
