@@ -89,7 +89,10 @@ def _env_list(var: str) -> set[str] | None:
     return {x.strip() for x in raw.split(",") if x.strip()}
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException, when: str = "") -> str:
+    """``Type: first line`` of the error; ``sys.exit(n)`` is named as such."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r}) {when}".rstrip()
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
@@ -157,8 +160,8 @@ class Registry:
             return
         try:
             module = ep.load()
-        except Exception as exc:  # noqa: BLE001 - any import failure disables this plugin only
-            self._fail(record, _one_line(exc))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - disables this plugin only
+            self._fail(record, _one_line(exc, "at import"))
             return
         self._register(record, module)
 
@@ -182,7 +185,7 @@ class Registry:
         pm.add_hookspecs(hookspecs)
         try:
             pm.register(module, name=record.name)
-        except Exception as exc:  # noqa: BLE001 - e.g. pluggy.PluginValidationError
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - e.g. PluginValidationError
             self._fail(record, _one_line(exc))
             return
         found: list[Component] = []
@@ -190,8 +193,8 @@ class Registry:
             for kind, hook_name in hookspecs.HOOK_BY_KIND.items():
                 register = self._make_register(record, kind, found)
                 getattr(pm.hook, hook_name)(register=register)
-        except Exception as exc:  # noqa: BLE001 - a failing hook disables the plugin only
-            self._fail(record, _one_line(exc))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - disables the plugin only
+            self._fail(record, _one_line(exc, "in a hook"))
             return
         for comp in found:
             self._components[comp.kind][comp.qualified_name] = comp

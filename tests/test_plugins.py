@@ -74,6 +74,7 @@ def test_module_plugin_component_is_created_with_validated_params() -> None:
         (lambda register: register("Bad Name!", ConstantSelector), "must match"),
         (lambda register: register("x", 42), "not callable"),
         (lambda register: register("x", ConstantSelector, dict), "pydantic model"),
+        (lambda register: sys.exit(2), "called sys.exit(2) in a hook"),
     ],
 )
 def test_broken_hook_disables_only_that_plugin(hook, error) -> None:  # noqa: ANN001
@@ -186,3 +187,45 @@ def test_planted_broken_dist_info(tmp_path: Path) -> None:
     )
     assert strict.returncode == 1
     assert "boom at import" in strict.stderr and "Traceback" not in strict.stderr
+
+
+def plant(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """A fake installed distribution under ``root``: its dist-info and its top-level modules."""
+    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
+    (info / "entry_points.txt").write_text("[fxcore]\n" + lines)
+    for module, code in modules.items():
+        (root / f"{module}.py").write_text(code)
+
+
+def planted(root: Path) -> list[md.EntryPoint]:
+    """The fxcore entry points of the distributions planted under ``root`` (with their dist)."""
+    return [ep for dist in md.distributions(path=[str(root)]) for ep in dist.entry_points
+            if ep.group == "fxcore"]
+
+
+def test_plugin_calling_sys_exit_at_import_is_isolated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plant(tmp_path, "fxcore-quits", {"quits": "fxcore_quits_mod"},
+          {"fxcore_quits_mod": "import sys\nsys.exit(3)\n"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    skipped = r"'quits' \(fxcore-quits\) skipped: called sys\.exit\(3\) at import"
+    with pytest.warns(PluginWarning, match=skipped):
+        reg = Registry.load(entry_points=planted(tmp_path))
+    row = next(r for r in reg.records if r.name == "quits")
+    assert row.status == "failed" and row.error == "called sys.exit(3) at import"
+    assert "fxcore/random" in reg.names("selector")
+    with pytest.raises(PluginError, match=r"sys\.exit\(3\)"):
+        Registry.load(strict=True, entry_points=planted(tmp_path))
+    # every fx command used to exit 3 with no output
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "FXCORE_PLUGINS_ALLOW": "quits"}
+    code = "import sys; from fxcore.cli import main; sys.exit(main(['plugins', '--json']))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)["plugins"]}
+    assert rows["quits"]["status"] == "failed" and "sys.exit(3)" in rows["quits"]["error"]
