@@ -17,6 +17,7 @@ Environment switches:
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata as metadata
 import os
 import re
@@ -95,6 +96,23 @@ def _one_line(exc: BaseException, when: str = "") -> str:
         return f"called sys.exit({exc.code!r}) {when}".rstrip()
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, module: Any) -> str | None:
+    """The error when ``module`` implements a hook fxcore does not have (a misspelt name would
+    otherwise register nothing, silently); ``None`` when every hook is known."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        unknown = sorted(h.name for h in pm.get_hookcallers(module) or [] if not h.has_spec())
+        errors = [f"unknown hook {name!r}{_did_you_mean(name)}" for name in unknown]
+        return "; ".join(errors) or _one_line(exc)
+    return None
+
+
+def _did_you_mean(hook: str) -> str:
+    close = difflib.get_close_matches(hook, list(hookspecs.HOOK_BY_KIND.values()), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else " (see fxcore.hookspecs)"
 
 
 class Registry:
@@ -187,6 +205,10 @@ class Registry:
             pm.register(module, name=record.name)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - e.g. PluginValidationError
             self._fail(record, _one_line(exc))
+            return
+        unknown = _unknown_hooks(pm, module)
+        if unknown:
+            self._fail(record, unknown)
             return
         found: list[Component] = []
         try:

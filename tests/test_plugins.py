@@ -189,6 +189,21 @@ def test_planted_broken_dist_info(tmp_path: Path) -> None:
     assert "boom at import" in strict.stderr and "Traceback" not in strict.stderr
 
 
+def test_misspelt_hook_is_a_plugin_error() -> None:
+    """A hook fxcore does not have would register nothing, with status "loaded"."""
+    typo = plugin_module(
+        "typo", fxcore_register_selector=lambda register: register("x", ConstantSelector)
+    )
+    message = r"unknown hook 'fxcore_register_selector' \(did you mean 'fxcore_register_selectors'"
+    with pytest.warns(PluginWarning, match=r"'typo'.*" + message):
+        reg = Registry.load(entry_points=[], modules={"typo": typo, "good": good_module()})
+    rows = {r.name: r for r in reg.records}
+    assert rows["typo"].status == "failed" and rows["typo"].components == {}
+    assert rows["good"].status == "loaded"
+    with pytest.raises(PluginError, match=message):
+        Registry.load(strict=True, entry_points=[], modules={"typo": typo})
+
+
 def plant(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
     """A fake installed distribution under ``root``: its dist-info and its top-level modules."""
     info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
