@@ -2,8 +2,10 @@
 
 Plugins are modules named by entry points in the group ``fxcore``. Each is loaded and asked for
 its components on its own, inside ``try/except``: a broken plugin becomes a warning and a row
-with its error in ``fx plugins``; everything else keeps working. The built-in components are
-registered through the same hooks (as the plugin ``fxcore``).
+with its error in ``fx plugins``; everything else keeps working. Broken means: its import raises
+or calls ``sys.exit``, it implements a hook fxcore does not have (a misspelt name), a hook raises
+or calls ``register`` wrongly, or another distribution claims the same plugin name (then both
+are). The built-in components are registered through the same hooks (as the plugin ``fxcore``).
 
 Environment switches:
 
@@ -98,6 +100,16 @@ def _one_line(exc: BaseException, when: str = "") -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def _entry_record(ep: metadata.EntryPoint) -> PluginRecord:
+    dist = getattr(ep, "dist", None)
+    return PluginRecord(
+        name=ep.name,
+        distribution=dist.name if dist is not None else "?",
+        version=dist.version if dist is not None else "?",
+        module=ep.value,
+    )
+
+
 def _unknown_hooks(pm: pluggy.PluginManager, module: Any) -> str | None:
     """The error when ``module`` implements a hook fxcore does not have (a misspelt name would
     otherwise register nothing, silently); ``None`` when every hook is known."""
@@ -113,6 +125,12 @@ def _unknown_hooks(pm: pluggy.PluginManager, module: Any) -> str | None:
 def _did_you_mean(hook: str) -> str:
     close = difflib.get_close_matches(hook, list(hookspecs.HOOK_BY_KIND.values()), n=1)
     return f" (did you mean {close[0]!r}?)" if close else " (see fxcore.hookspecs)"
+
+
+def _name_conflict(name: str, distributions: set[str]) -> str:
+    dists = ", ".join(sorted(distributions))
+    return (f"plugin name {name!r} is claimed by {len(distributions)} distributions ({dists}); "
+            "uninstall one, or keep one out with FXCORE_PLUGINS_DENY=<distribution>")
 
 
 class Registry:
@@ -143,38 +161,50 @@ class Registry:
         from fxcore import builtins
 
         reg.add_module(BUILTIN, builtins, distribution="fxcore", version=_version("fxcore"))
-        eps = entry_points
-        if eps is None:
-            eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
-        for ep in sorted(eps, key=lambda e: e.name):
-            reg._add_entry_point(ep)
+        if entry_points is None:
+            entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        eps = sorted(entry_points, key=lambda e: e.name)
+        records = [_entry_record(ep) for ep in eps]
+        claims: dict[str, set[str]] = {}  # plugin name -> distributions that may load it
+        for rec in records:
+            if reg._blocked(rec) is None:
+                claims.setdefault(rec.name, set()).add(rec.distribution)
+        for ep, rec in zip(eps, records, strict=True):
+            reg._add_entry_point(ep, rec, claims.get(rec.name, set()))
         for name, module in (modules or {}).items():
             reg.add_module(name, module, distribution=name, version="")
         return reg
 
-    def _allowed(self, record: PluginRecord) -> bool:
+    def _blocked(self, record: PluginRecord) -> str | None:
+        """``denied`` or ``not-allowed`` when the allow/deny lists keep the plugin out."""
         keys = {record.name, record.distribution}
         if keys & self.deny:
-            record.status = "denied"
-            return False
+            return "denied"
         if self.allow is not None and not keys & self.allow:
-            record.status = "not-allowed"
-            return False
-        return True
+            return "not-allowed"
+        return None
 
-    def _add_entry_point(self, ep: metadata.EntryPoint) -> None:
-        dist = getattr(ep, "dist", None)
-        record = PluginRecord(
-            name=ep.name,
-            distribution=dist.name if dist is not None else "?",
-            version=dist.version if dist is not None else "?",
-            module=ep.value,
-        )
-        if any(r.name == ep.name for r in self.records):
-            self._fail(record, f"another plugin is already named {ep.name!r}")
-            return
+    def _allowed(self, record: PluginRecord) -> bool:
+        blocked = self._blocked(record)
+        if blocked:
+            record.status = blocked
+        return blocked is None
+
+    def _add_entry_point(
+        self, ep: metadata.EntryPoint, record: PluginRecord, claimants: set[str]
+    ) -> None:
+        """Load one entry point; ``claimants``: the allowed distributions that use its name."""
         if not self._allowed(record):
             self.records.append(record)
+            return
+        if len(claimants) > 1:  # neither loads: an impostor must not shadow the real plugin
+            self._fail(record, _name_conflict(record.name, claimants))
+            return
+        other = next((r for r in self.records if r.name == ep.name and r.status == "loaded"),
+                     None)
+        if other is not None:
+            self._fail(record, f"another plugin ({other.distribution}) is already named "
+                               f"{ep.name!r}")
             return
         try:
             module = ep.load()

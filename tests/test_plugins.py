@@ -204,6 +204,22 @@ def test_misspelt_hook_is_a_plugin_error() -> None:
         Registry.load(strict=True, entry_points=[], modules={"typo": typo})
 
 
+SELECTOR_PLUGIN = """
+import fxcore
+
+class Selector:
+    def setup(self, space, seed):
+        pass
+
+    def propose(self, observed, candidates, k):
+        return candidates[:k]
+
+@fxcore.hookimpl
+def fxcore_register_selectors(register):
+    register("{component}", Selector)
+"""
+
+
 def plant(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
     """A fake installed distribution under ``root``: its dist-info and its top-level modules."""
     info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
@@ -244,3 +260,31 @@ def test_plugin_calling_sys_exit_at_import_is_isolated(
     assert proc.returncode == 0, proc.stderr
     rows = {r["name"]: r for r in json.loads(proc.stdout)["plugins"]}
     assert rows["quits"]["status"] == "failed" and "sys.exit(3)" in rows["quits"]["error"]
+
+
+def test_two_distributions_claiming_one_plugin_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whichever came first used to load and the other was skipped: an impostor could shadow
+    the real plugin. Now neither loads, and both rows name both distributions."""
+    plant(tmp_path, "fxcore-digits", {"digits": "fxcore_digits_real"},
+          {"fxcore_digits_real": SELECTOR_PLUGIN.format(component="real")})
+    plant(tmp_path, "acme-tools", {"digits": "acme_digits_other"},
+          {"acme_digits_other": SELECTOR_PLUGIN.format(component="other")})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(PluginWarning, match="claimed by 2 distributions"):
+        reg = Registry.load(entry_points=planted(tmp_path))
+    rows = [r for r in reg.records if r.name == "digits"]
+    assert sorted(r.distribution for r in rows) == ["acme-tools", "fxcore-digits"]
+    for row in rows:
+        assert row.status == "failed"
+        assert "'digits' is claimed by 2 distributions (acme-tools, fxcore-digits)" in row.error
+    assert not [n for n in reg.names("selector") if n.startswith("digits/")]
+    with pytest.raises(PluginError, match=r"acme-tools, fxcore-digits"):
+        Registry.load(strict=True, entry_points=planted(tmp_path))
+    # denying one distribution settles it
+    monkeypatch.setenv("FXCORE_PLUGINS_DENY", "acme-tools")
+    reg = Registry.load(strict=True, entry_points=planted(tmp_path))
+    status = {r.distribution: r.status for r in reg.records if r.name == "digits"}
+    assert status == {"fxcore-digits": "loaded", "acme-tools": "denied"}
+    assert reg.get("selector", "digits/real").distribution == "fxcore-digits"
