@@ -113,6 +113,8 @@ def config(npz: Path, **over: object) -> dict:
         "annotator": "simulate",
         "target_accuracy": 0.97,
         "split": {"fraction": 0.3, "representation": "pixels"},
+        # plain OPAL unless a test asks for the certificate (tests/test_label_certified.py)
+        "certify": {"enabled": False},
     }
     base.update(over)
     return base

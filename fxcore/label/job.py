@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fxcore.errors import ConfigError
+from fxcore.label.certified import CertifiedRun
 from fxcore.label.items import load_items
 from fxcore.label.models import ImageModel, TableModel, make_tabular, names_of
 from fxcore.label.opal import OpalRun
@@ -52,17 +53,34 @@ def run_label(
     load_seconds = time.perf_counter() - t0
     assert items.images is not None
     names = names_of(config.classifiers)
-    models = [ImageModel(c, items.images, n, config.batch_size)
-              for c, n in zip(classifiers, names, strict=True)]
+    models = [ImageModel(c, items.images, n, config.batch_size,
+                         factory=_fresh(registry, spec, f"classifiers.{k}"))
+              for k, (c, n, spec) in enumerate(zip(classifiers, names, config.classifiers,
+                                                   strict=True))]
     store, done = _open(out, config, resume)
     with store:
         if done is not None:
             return done
-        run = OpalRun(items, models, labeller, annotator, config.target_accuracy, store,
-                      config.split, config.active, config.finetune, config.seed, log)
+        run = _make_run(config, items, models, labeller, annotator, store, config.finetune, log)
         summary = run.run()
     summary["seconds"]["load"] = round(load_seconds, 3)
     return summary
+
+
+def _fresh(registry: Registry, spec: Any, where: str) -> Callable[[], Any]:
+    """A factory of fresh classifiers (active learning refits from the plugin's start)."""
+    return lambda: registry.create("classifier", spec, where=where)
+
+
+def _make_run(config: LabelConfig | LabelTableConfig, items: Any, models: list[Any],
+              labeller: Any, annotator: Any, store: RunStore, finetune: bool,
+              log: Callable[[str], None] | None) -> OpalRun:
+    """The certified run (default) or plain OPAL (``certify.enabled = false``)."""
+    args = (items, models, labeller, annotator, config.target_accuracy, store, config.split,
+            config.active, finetune, config.seed, log)
+    if config.certify.enabled:
+        return CertifiedRun(*args, delta=config.certify.delta, score=config.certify.score)
+    return OpalRun(*args)
 
 
 def run_table(
@@ -75,7 +93,10 @@ def run_table(
     """``fx label --table CSV``: OPAL with tabular classifiers on a feature table."""
     registry = registry or default_registry()
     t0 = time.perf_counter()
-    items = load_table(config.table, config.label_column, config.features, config.id_column)
+    items = load_table(config.table, config.label_column, config.features, config.id_column,
+                       config.nonfinite)
+    if log is not None and items.notes:
+        log("table: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in items.notes.items()))
     labeller = registry.create("labeller", config.labeller, where="labeller")
     annotator = registry.create("annotator", config.annotator, where="annotator")
     assert items.x is not None
@@ -87,8 +108,9 @@ def run_table(
     with store:
         if done is not None:
             return done
-        run = OpalRun(items, models, labeller, annotator, config.target_accuracy, store,
-                      config.split, config.active, True, config.seed, log)
+        run = _make_run(config, items, models, labeller, annotator, store, True, log)
         summary = run.run()
     summary["seconds"]["load"] = round(load_seconds, 3)
+    if items.notes:
+        summary["table_notes"] = items.notes
     return summary

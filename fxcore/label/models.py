@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from fxcore.errors import ConfigError, RunError
+from fxcore.schemas.label import TABULAR
 
 
 class Model(Protocol):
@@ -21,6 +22,10 @@ class Model(Protocol):
     def can_fit(self) -> bool: ...
 
     def fit(self, index: np.ndarray, labels: np.ndarray) -> None: ...
+
+    def refit(self, index: np.ndarray, labels: np.ndarray) -> None:
+        """Fit a fresh model on ``index`` (active learning: all items labelled so far)."""
+        ...
 
     def proba(self) -> np.ndarray: ...
 
@@ -44,11 +49,18 @@ def check_proba(p: np.ndarray, name: str, n_items: int, n_classes: int) -> np.nd
 class ImageModel:
     """A :class:`fxcore.contracts.Classifier` over the run's images."""
 
-    def __init__(self, classifier: Any, images: torch.Tensor, name: str, batch_size: int = 256):
+    def __init__(self, classifier: Any, images: torch.Tensor, name: str, batch_size: int = 256,
+                 factory: Any = None):
         self.classifier = classifier
         self.images = images
         self.name = name
         self.batch_size = batch_size
+        self.factory = factory  # () -> a fresh classifier, for refit; None: keep fitting
+
+    def refit(self, index: np.ndarray, labels: np.ndarray) -> None:
+        if self.factory is not None:
+            self.classifier = self.factory()
+        self.fit(index, labels)
 
     def can_fit(self) -> bool:
         return callable(getattr(self.classifier, "fit", None))
@@ -72,10 +84,6 @@ class ImageModel:
     def represent(self) -> np.ndarray | None:
         fn = getattr(self.classifier, "features", None)
         return self._batched(fn).reshape(len(self.images), -1) if callable(fn) else None
-
-
-#: tabular model names accepted by ``fx label --table --classifiers``
-TABULAR = ("rf", "lr", "gb")
 
 
 def make_tabular(name: str, seed: int) -> Any:
@@ -118,6 +126,9 @@ class TableModel:
                            "raise split.fraction")
         self.estimator.fit(self.x[index], labels)
         self.fitted = True
+
+    def refit(self, index: np.ndarray, labels: np.ndarray) -> None:
+        self.fit(index, labels)  # a scikit-learn fit starts afresh
 
     def proba(self) -> np.ndarray:
         if not self.fitted:

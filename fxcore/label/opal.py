@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 
 from fxcore.errors import RunError
+from fxcore.label.active import choose, uncertainty
 from fxcore.label.annotators import AnnotationContext
+from fxcore.label.baselines import agreed_scores
 from fxcore.label.items import Items
 from fxcore.label.journal import AnswerJournal
 from fxcore.label.models import Model, check_proba
@@ -200,19 +202,19 @@ class OpalRun:
         return policy
 
     def _pick(self, queue: np.ndarray, r: int) -> np.ndarray:
+        """OPAL-AL: the queued items a round asks about (``active.pick``)."""
         assert self.active is not None and self.probs is not None
-        beta = self.active.beta
-        if self.active.pick == "uncertain":
-            conf = self.probs[:, queue].max(axis=2).mean(axis=0)
-            return np.sort(queue[np.argsort(conf, kind="stable")[:beta]])
+        _, score = agreed_scores(self.probs, "all")
+        prio = uncertainty(self.probs, score, self.active.pick)
         rng = np.random.default_rng([self.seed, r])
-        return np.sort(rng.choice(queue, size=min(beta, len(queue)), replace=False))
+        return choose(queue, prio, self.active.size(len(self.items)), self.active.pick, rng)
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict[str, Any]:
         """Run (or continue) the job; returns the summary (``status`` complete or waiting)."""
-        if hasattr(self.annotator, "attach"):
-            self.annotator.attach(self.context)
+        attach = getattr(self.annotator, "attach", None)
+        if callable(attach):
+            attach(self.context)
         self._load_journal()
         self._sync_decisions()
         split = self._split()
@@ -247,7 +249,8 @@ class OpalRun:
                         "auto": int(auto.sum()), "solver": solver})
             queue = np.setdiff1d(rest_r, auto_idx)
             rounds += 1
-            active_round = (self.active is not None and len(queue) > self.active.beta
+            active_round = (self.active is not None
+                            and len(queue) > self.active.size(len(self.items))
                             and r < self.active.max_rounds)
             if active_round:
                 assert self.active is not None
@@ -285,7 +288,8 @@ class OpalRun:
                 "run_dir": str(self.store.path), "seconds": dict(self.seconds)}
 
     def _finish(self, split: Split, auto_idx: np.ndarray, auto_lab: np.ndarray,
-                solver: dict[str, Any], rounds: int) -> dict[str, Any]:
+                solver: dict[str, Any], rounds: int,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
         n = len(self.items)
         final = np.full(n, -1, dtype=np.int64)
         final[auto_idx] = auto_lab
@@ -316,6 +320,8 @@ class OpalRun:
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "classifiers": [m.name for m in self.models],
             "run_dir": str(self.store.path),
+            "certificate": None,
+            **(extra or {}),
         }
         truth = self.items.truth
         if truth is not None:
@@ -324,7 +330,8 @@ class OpalRun:
             summary["rest_accuracy"] = float(correct[rest_mask].mean())
             summary["auto_accuracy"] = (float(correct[auto_mask].mean()) if auto_mask.any()
                                         else None)
-            summary["target_met"] = bool(summary["rest_accuracy"] >= self.alpha)
+            # the promise: all final labels (a person's count as correct) reach α
+            summary["target_met"] = bool(summary["accuracy"] >= self.alpha)
             summary["classifier_accuracy"] = {
                 m.name: float((self.probs[k, rest_mask].argmax(1) == truth[rest_mask]).mean())
                 for k, m in enumerate(self.models)} if self.probs is not None else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -65,19 +66,54 @@ class SplitConfig(Strict):
 
 
 class ActiveConfig(Strict):
-    """OPAL-AL (Algorithm 4): at most ``beta`` manual labels per round, each round refits the
-    labeller with the newly labelled items moved into the optimisation set.
+    """Active learning: a person labels the items the classifiers are least sure of, in rounds.
 
-    ``pick``: which queued items a round asks about, ``"random"`` or ``"uncertain"`` (lowest
-    mean confidence first).
+    With a certificate (the default), each round asks ``batch`` (a fraction of the items, or
+    ``beta`` items) chosen by ``pick`` among the items the planned certificate would leave to a
+    person anyway, refits the classifiers on everything labelled so far (``refit``), and stops
+    when the rest can be auto-labelled (apart from the certificate's random sample).
+    Without a certificate it is OPAL-AL (Algorithm 4): the asked items join the optimisation set.
+
+    ``pick``: ``"uncertain"`` (lowest policy score first), ``"margin"`` (smallest gap between
+    the two most probable classes), ``"disagreement"`` (most split vote) or ``"random"``.
     """
 
-    beta: int = Field(gt=0, description="manual labels per round")
-    pick: Literal["random", "uncertain"] = "random"
+    beta: int | None = Field(None, gt=0, description="items per round (overrides batch)")
+    batch: float = Field(0.025, gt=0, lt=1, description="items per round, a fraction of all")
+    pick: Literal["uncertain", "margin", "disagreement", "random"] = "uncertain"
+    refit: bool = Field(True, description="refit the classifiers on all labelled items per round")
     max_rounds: int = Field(1000, gt=0)
 
+    def size(self, n_items: int) -> int:
+        """Items asked per round."""
+        return self.beta if self.beta is not None else max(1, math.ceil(self.batch * n_items))
 
-class LabelConfig(JobConfig):
+
+class CertifyConfig(Strict):
+    """The accuracy certificate: with probability ≥ 1 − ``delta`` the final labels (a person's
+    count as correct) have accuracy ≥ α. A uniform random sample of the items the policy would
+    auto-label is labelled by a person and a fixed-sequence test picks the policy's threshold
+    (:mod:`fxcore.label.certify`). ``enabled = false`` gives plain OPAL (no guarantee)."""
+
+    enabled: bool = True
+    delta: float = Field(0.05, gt=0, lt=1, description="δ: allowed probability of missing α")
+    score: Literal["mean", "labeller"] = Field(
+        "mean", description="order of the candidates: the agreeing classifiers' mean confidence, "
+        "or the labeller's own score (OPAL: Σ_k w_k c_ik)")
+
+
+class _LabelCommon(JobConfig):
+    """Fields shared by the image and the table form of the label job."""
+
+    labeller: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="opal-milp"))
+    annotator: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="simulate"))
+    target_accuracy: float = Field(gt=0, le=1, description="α: required labelling accuracy")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    active: ActiveConfig | None = None
+    certify: CertifyConfig = Field(default_factory=CertifyConfig)
+
+
+class LabelConfig(_LabelCommon):
     """``fx label CONFIG``: label ``data`` to ``target_accuracy`` with the least manual effort."""
 
     component_fields: ClassVar[dict[str, str]] = {
@@ -88,19 +124,18 @@ class LabelConfig(JobConfig):
 
     data: LabelData
     classifiers: list[ComponentSpec] = Field(min_length=1)
-    labeller: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="opal-milp"))
-    annotator: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="simulate"))
-    target_accuracy: float = Field(gt=0, le=1, description="α: required labelling accuracy")
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    active: ActiveConfig | None = None
     finetune: bool = Field(True, description="fit each classifier on the fine-tuning set")
     batch_size: int = Field(256, gt=0, description="images per predict_proba call")
 
 
-class LabelTableConfig(JobConfig):
-    """``fx label --table CSV``: the same OPAL run on a ready-made feature table (e.g. image
+class LabelTableConfig(_LabelCommon):
+    """``fx label --table CSV``: the same run on a ready-made feature table (e.g. image
     comparison metrics of (original, transformed) pairs, OPAL RQ3), with tabular classifiers
-    (``rf`` random forest, ``lr`` logistic regression, ``gb`` gradient boosting)."""
+    (``rf`` random forest, ``lr`` logistic regression, ``gb`` gradient boosting).
+
+    ``nonfinite``: what to do with ±inf / NaN feature values: ``error`` (default), ``clip``
+    (±inf become the column's finite extremes; NaN is still an error) or ``drop`` (rows with
+    any such value are left out, and counted in the summary)."""
 
     component_fields: ClassVar[dict[str, str]] = {"labeller": "labeller", "annotator": "annotator"}
 
@@ -111,8 +146,4 @@ class LabelTableConfig(JobConfig):
     classifiers: list[Literal["rf", "lr", "gb"]] = Field(
         default_factory=lambda: list(TABULAR), min_length=1
     )
-    labeller: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="opal-milp"))
-    annotator: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="simulate"))
-    target_accuracy: float = Field(gt=0, le=1)
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    active: ActiveConfig | None = None
+    nonfinite: Literal["error", "clip", "drop"] = "error"
