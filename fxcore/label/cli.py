@@ -11,7 +11,8 @@ import click
 
 from fxcore.errors import ConfigError
 
-_TABLE_ONLY = ("label_column", "features", "id_column", "target_accuracy", "classifiers")
+_TABLE_ONLY = ("label_column", "features", "id_column", "target_accuracy", "classifiers",
+               "nonfinite", "batch", "delta")
 
 
 def _log(msg: str) -> None:
@@ -44,10 +45,18 @@ def format_summary(s: dict[str, Any]) -> list[str]:
         f"{s['n_queue']} queued), auto-labelled {s['auto_labelled']}",
         f"labeller: {solver.get('status')} (gap {'-' if gap is None else f'{gap:.3g}'}, "
         f"{solver.get('seconds', 0):.2f} s) {solver.get('message', '')}".rstrip(),
+        _certificate_line(s),
         "time per step: " + ", ".join(f"{k} {v:.2f} s" for k, v in s["seconds"].items()),
         f"labels: {s.get('labels_file', '-')}; run: {s['run_dir']}",
     ]
     return lines
+
+
+def _certificate_line(s: dict[str, Any]) -> str:
+    cert = s.get("certificate")
+    if not cert:
+        return "no certificate (certify.enabled = false): accuracy on unseen items is not bounded"
+    return cert["statement"]
 
 
 @click.command("label")
@@ -66,7 +75,14 @@ def format_summary(s: dict[str, Any]) -> list[str]:
 @click.option("--annotator", default="simulate", show_default=True, help="table: annotator")
 @click.option("--fraction", type=float, help="table: h, the fraction labelled first")
 @click.option("--split-method", type=click.Choice(["kmeans-pca", "dbscan"]), help="table")
-@click.option("--beta", type=int, help="table: OPAL-AL with at most β manual labels per round")
+@click.option("--beta", type=int, help="table: active learning, β manual labels per round")
+@click.option("--batch", type=float,
+              help="table: active learning, a fraction of the items per round (e.g. 0.025)")
+@click.option("--delta", type=float, help="table: δ of the certificate (default 0.05)")
+@click.option("--no-certify", is_flag=True, help="table: plain OPAL, no certificate")
+@click.option("--nonfinite", type=click.Choice(["error", "clip", "drop"]),
+              help="table: ±inf/NaN features: error (default), clip to the column's finite "
+                   "extremes, or drop the row")
 @click.option("--seed", type=int, default=0, show_default=True, help="table: seed")
 def label_cmd(config: Path | None, out: Path | None, resume: bool, json_out: str | None,
               table: Path | None, **opts: Any) -> None:
@@ -133,6 +149,14 @@ def _table_config(table: Path | None, opts: dict[str, Any]) -> Any:
         data["classifiers"] = [c.strip() for c in opts["classifiers"].split(",") if c.strip()]
     if opts.get("beta") is not None:
         data["active"] = {"beta": opts["beta"]}
+    elif opts.get("batch") is not None:
+        data["active"] = {"batch": opts["batch"]}
+    certify: dict[str, Any] = {"enabled": not opts.get("no_certify")}
+    if opts.get("delta") is not None:
+        certify["delta"] = opts["delta"]
+    data["certify"] = certify
+    if opts.get("nonfinite"):
+        data["nonfinite"] = opts["nonfinite"]
     try:
         return validate_config(data, LabelTableConfig, source="fx label --table")
     except ConfigError as exc:

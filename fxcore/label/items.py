@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ class Items:
     images: torch.Tensor | None = None
     rows: list[dict[str, Any]] | None = None
     x: np.ndarray | None = None
+    notes: dict[str, int] = field(default_factory=dict)  # e.g. values clipped when loading
 
     def __len__(self) -> int:
         return len(self.ids)

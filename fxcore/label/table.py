@@ -29,8 +29,14 @@ def load_table(
     label_column: str,
     features: list[str] | None = None,
     id_column: str | None = None,
+    nonfinite: str = "error",
 ) -> Items:
-    """Read the table; any problem is a :class:`ConfigError` naming the file, column and line."""
+    """Read the table; any problem is a :class:`ConfigError` naming the file, column and line.
+
+    ``nonfinite``: ``error`` on ±inf/NaN features; ``clip`` maps ±inf to the column's finite
+    extremes (NaN stays an error); ``drop`` leaves out rows holding any. ``Items.notes`` says
+    how many values or rows were changed.
+    """
     path = Path(path)
     text = read_text_file(path, "--table:")
     reader = csv.reader(io.StringIO(text))
@@ -58,6 +64,7 @@ def load_table(
         raise ConfigError(f"{path}: no feature columns")
     col = {h: k for k, h in enumerate(header)}
     x_rows: list[list[float]] = []
+    dropped = 0
     labels: list[str] = []
     ids: list[str] = []
     for row in reader:
@@ -75,10 +82,15 @@ def load_table(
             except ValueError:
                 raise ConfigError(f"{path}: line {line}, column {f!r}: {cell!r} is not a "
                                   "number") from None
-            if not math.isfinite(v):
+            if not math.isfinite(v) and (nonfinite == "error" or
+                                         (nonfinite == "clip" and math.isnan(v))):
+                hint = "" if math.isnan(v) else " (--nonfinite clip or drop to go on)"
                 raise ConfigError(f"{path}: line {line}, column {f!r}: {cell!r} is not a "
-                                  "finite number")
+                                  f"finite number{hint}")
             values.append(v)
+        if nonfinite == "drop" and not all(math.isfinite(v) for v in values):
+            dropped += 1
+            continue
         label = row[col[label_column]].strip()
         if not label:
             raise ConfigError(f"{path}: line {line}, column {label_column!r}: empty label")
@@ -94,6 +106,30 @@ def load_table(
         raise ConfigError(f"{path}: column {label_column!r} holds a single class {classes}")
     index = {c: k for k, c in enumerate(classes)}
     x = np.asarray(x_rows, dtype=np.float64)
+    notes: dict[str, int] = {}
+    if dropped:
+        notes["rows_dropped_nonfinite"] = dropped
+    if nonfinite == "clip":
+        x, notes["values_clipped"] = clip_infinite(x, features, path)
+        x_rows = x.tolist()
     truth = np.array([index[v] for v in labels], dtype=np.int64)
     rows = [dict(zip(features, r, strict=True)) for r in x_rows]
-    return Items(ids, classes, truth, rows=rows, x=x)
+    return Items(ids, classes, truth, rows=rows, x=x, notes=notes)
+
+
+def clip_infinite(x: np.ndarray, features: list[str], path: Path) -> tuple[np.ndarray, int]:
+    """±inf -> the column's largest / smallest finite value; returns the number changed."""
+    x = x.copy()
+    changed = 0
+    for j, name in enumerate(features):
+        col = x[:, j]
+        bad = np.isinf(col)
+        if not bad.any():
+            continue
+        finite = col[~bad]
+        if not len(finite):
+            raise ConfigError(f"{path}: column {name!r} has no finite value to clip to")
+        col[bad & (col > 0)] = finite.max()
+        col[bad & (col < 0)] = finite.min()
+        changed += int(bad.sum())
+    return x, changed
