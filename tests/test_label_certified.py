@@ -155,3 +155,13 @@ def test_table_cli_certificate_and_nonfinite(tmp_path) -> None:
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["certificate"]["delta"] == 0.05 and s["table_notes"] == {"values_clipped": 1}
     assert "certified: with probability ≥ 95%" in res.output or s["certificate"]["auto"] == 0
+
+
+def test_json_directory_is_refused_before_the_run(tmp_path) -> None:
+    from fxcore.cli import main
+
+    path = _table(tmp_path / "t.csv")
+    rc = main(["label", "--table", str(path), "--label-column", "valid", "--target-accuracy",
+               "0.9", "--labeller", "threshold", "--out", str(tmp_path / "run"),
+               "--json", str(tmp_path)])
+    assert rc == 2 and not (tmp_path / "run").exists()

@@ -37,12 +37,12 @@ def format_summary(s: dict[str, Any]) -> list[str]:
     solver = s.get("solver", {})
     gap = solver.get("gap")
     lines = [
-        f"accuracy {pct(s.get('accuracy'))} (on the items the policy labelled: "
-        f"{pct(s.get('rest_accuracy'))}; target {pct(s['target_accuracy'])}: "
-        f"{met})",
+        f"accuracy {pct(s.get('accuracy'))} of the final labels (target "
+        f"{pct(s['target_accuracy'])}: {met}; outside the first split: "
+        f"{pct(s.get('rest_accuracy'))})",
         f"manual effort {pct(s['manual_effort'])} ({s['n_manual']} of {s['n_items']} items: "
         f"{s['n_finetune']} fine-tuning + {s['n_optimisation']} optimisation + "
-        f"{s['n_queue']} queued), auto-labelled {s['auto_labelled']}",
+        f"{s['n_queue']} more), auto-labelled {s['auto_labelled']}",
         f"labeller: {solver.get('status')} (gap {'-' if gap is None else f'{gap:.3g}'}, "
         f"{solver.get('seconds', 0):.2f} s) {solver.get('message', '')}".rstrip(),
         _certificate_line(s),
@@ -99,6 +99,10 @@ def label_cmd(config: Path | None, out: Path | None, resume: bool, json_out: str
     if resume and out is None:
         raise click.UsageError("--resume needs --out DIR (the run to continue)")
     out = out or default_out()
+    if json_out not in (None, "-"):
+        from fxcore.paths import check_out_file
+
+        check_out_file(Path(json_out), "--json")  # before the run, not after it
     if config is not None:
         given = [k for k in _TABLE_ONLY if opts.get(k) is not None]
         if given:

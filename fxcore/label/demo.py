@@ -45,6 +45,6 @@ def run_demo(out: Path) -> list[str]:
                     f"{', '.join(summary['classifiers'])} trained on the fine-tuning set, "
                     f"target accuracy {config.target_accuracy:.0%}, simulated annotator")
     lines += format_summary(summary)
-    lines.append(f"target met on the items the policy labelled: {summary['target_met']}; "
+    lines.append(f"target met by the final labels: {summary['target_met']}; "
                  f"total {total:.1f} s")
     return lines
