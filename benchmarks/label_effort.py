@@ -1,20 +1,17 @@
-"""Accuracy vs manual effort of OPAL (fx label) on MNIST-5k and Fashion-MNIST, with baselines.
+"""Accuracy vs manual effort of ``fx label``, and how often the final labels meet α.
 
-For each data set, h ∈ {1, 5, 15, 25, 35, 45} %, repeat r (seed), and n ∈ {1, 2, 3} classifiers
-(cnn; cnn+mlp; cnn+mlp+linear, pre-trained on the training split and fine-tuned on the
-fine-tuning set), the items of the test split are split as OPAL step 1 does, the labeller
-(``opal-milp``) is fitted on the optimisation set for target α, and the rest is auto-labelled or
-sent to the simulated annotator. Accuracy counts every item (a person's labels are correct),
-effort every item a person labelled (fine-tuning + optimisation + queued). "Target met" means
-the accuracy on the rest (the items the policy labelled) is ≥ α.
+Default (the certified run, the job's default): for each data set — MNIST-5k and Fashion-MNIST
+test splits with the plugin's pre-trained cnn, mlp and linear classifiers, and any feature
+tables given with ``--tables`` (rf, lr, gb) — and each α, ``--repeats`` runs of the real
+pipeline (``fxcore.label.job``, simulated annotator, run seed = repeat) report accuracy over all
+items, manual effort, and the share of repeats whose final labels met α. Beside it, in the same
+process and on the same items: plain OPAL (``certify.enabled = false``) and an
+uncertainty-sampling random forest (margin sampling, batches of 2.5 %) given the certified run's
+effort.
 
-Same process, same splits: the guarantee mode (``guarantee = δ``, Clopper–Pearson) against plain
-OPAL (n = 3), and baselines: supervised (cnn fine-tuned on the whole labelled budget labels the
-rest), single-metric threshold (cnn confidence, like B-VIF), pseudo-labelling, and random-forest
-active learning like HiL-TV at OPAL's effort.
-
-    python benchmarks/label_effort.py --quick            # ~ minutes
-    python benchmarks/label_effort.py --json out.json    # the full grid (long)
+    python benchmarks/label_effort.py --datasets mnist --repeats 20 --json out.json
+    python benchmarks/label_effort.py --datasets none --tables a.csv,b.csv --label-column valid
+    python benchmarks/label_effort.py --grid ...     # the plain-OPAL h × n grid of earlier runs
     python benchmarks/label_effort.py --report a.json b.json   # print saved runs again
 
 The paper (OPAL) reports 98.8 % accuracy at 44.4 % effort on average.
@@ -25,8 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,15 +88,25 @@ def _cnn_fit_predict(registry: Any, dataset: str, x: torch.Tensor) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="h ∈ {5, 25} %%, 2 repeats, 2000 items")
-    ap.add_argument("--datasets", default="mnist,fashion")
-    ap.add_argument("--alpha", type=float, default=0.99)
-    ap.add_argument("--delta", type=float, default=0.05, help="guarantee-mode δ")
+    ap.add_argument("--grid", action="store_true", help="the plain-OPAL h × n grid instead")
+    ap.add_argument("--quick", action="store_true", help="grid: h ∈ {5, 25} %%, 2 repeats")
+    ap.add_argument("--datasets", default="mnist,fashion", help="'none' for tables only")
+    ap.add_argument("--tables", default="", help="comma-separated feature-table CSVs")
+    ap.add_argument("--label-column", default="valid", help="tables: the label column")
+    ap.add_argument("--alpha", type=float, default=0.99, help="grid: α")
+    ap.add_argument("--alphas", default="0.99,0.95", help="certified: α values")
+    ap.add_argument("--delta", type=float, default=0.05, help="δ of the certificate")
+    ap.add_argument("--fraction", type=float, default=None, help="certified: split h")
+    ap.add_argument("--batch", type=float, default=None, help="certified: AL batch (fraction)")
+    ap.add_argument("--no-active", action="store_true", help="certified: no active learning")
+    ap.add_argument("--no-finetune", action="store_true", help="certified: keep pre-trained")
+    ap.add_argument("--no-forest", action="store_true",
+                    help="certified: skip the uncertainty-sampling forest (slow on 10k images)")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="items of the test split to label")
     ap.add_argument("--time-limit", type=float, default=30.0)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a busy machine)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--report", nargs="+", metavar="JSON",
                     help="print the summary of runs saved with --json, and run nothing")
     args = ap.parse_args(argv)
@@ -105,9 +114,19 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.report:
             with open(path) as fh:
                 saved = json.load(fh)
-            report(saved["rows"], saved["alpha"])
+            if saved.get("mode") == "certified":
+                report_certified(saved["rows"])
+            else:
+                report(saved["rows"], saved["alpha"])
         return 0
     torch.set_num_threads(args.threads)
+    if not args.grid:
+        rows = certified_main(args)
+        report_certified(rows)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"mode": "certified", "delta": args.delta, "rows": rows}, fh, indent=1)
+        return 0
     hs = [0.05, 0.25] if args.quick else [0.01, 0.05, 0.15, 0.25, 0.35, 0.45]
     repeats = args.repeats or (2 if args.quick else 5)
     limit = args.limit or (2000 if args.quick else None)
@@ -168,6 +187,105 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as fh:
             json.dump({"alpha": args.alpha, "delta": args.delta, "rows": rows}, fh, indent=1)
     return 0
+
+
+# ----------------------------------------------------------------------------- certified
+def _run_job(config: dict[str, Any], table: bool) -> dict[str, Any]:
+    from fxcore.config import validate_config
+    from fxcore.label.job import run_label, run_table
+    from fxcore.schemas.label import LabelConfig, LabelTableConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if table:
+            return run_table(validate_config(config, LabelTableConfig), Path(tmp) / "run")
+        return run_label(validate_config(config, LabelConfig), Path(tmp) / "run")
+
+
+def certified_main(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The certified run, plain OPAL and the uncertainty-sampling forest on every data set."""
+    from fxcore.label.table import load_table
+
+    repeats = args.repeats or 20
+    sources: list[tuple[str, dict[str, Any], bool]] = []
+    for ds in [d for d in args.datasets.split(",") if d and d != "none"]:
+        sources.append((ds, {
+            "data": {"loader": "fxcore_mnist.data:load_dataset",
+                     "params": {"name": ds, "split": "test"}},
+            "classifiers": [{"name": f"mnist/{a}", "params": {"dataset": ds}} for a in ARCHS],
+            "finetune": not args.no_finetune,
+            "split": {"fraction": args.fraction or 0.1, "representation": "pixels"},
+        }, False))
+    for path in [t for t in args.tables.split(",") if t]:
+        sources.append((Path(path).stem, {
+            "table": path, "label_column": args.label_column, "nonfinite": "clip",
+            "split": {"fraction": args.fraction or 0.1},
+        }, True))
+    rows: list[dict[str, Any]] = []
+    t_start = time.perf_counter()
+    for name, base, table in sources:
+        x, truth = _forest_inputs(base, table, load_table)
+        for alpha in [float(a) for a in args.alphas.split(",")]:
+            for r in range(repeats):
+                common = {**base, "seed": r, "target_accuracy": alpha,
+                          "labeller": {"name": "opal-milp",
+                                       "params": {"time_limit": args.time_limit}}}
+                active = None if args.no_active else {"batch": args.batch or 0.025}
+                cert = _run_job({**common, "active": active,
+                                 "certify": {"delta": args.delta}}, table)
+                plain = _run_job({**common, "certify": {"enabled": False},
+                                  "split": {**base["split"], "fraction": 0.25}}, table)
+                for method, res in (("certified", cert), ("plain-opal", plain)):
+                    rows.append(_row(name, alpha, r, method, res))
+                c = rows[-2]
+                if not args.no_forest:
+                    budget = int(round(cert["manual_effort"] * len(truth)))
+                    forest = rf_active_learning(x, truth, budget,
+                                                batch=max(1, int(np.ceil(0.025 * len(truth)))),
+                                                seed=r).as_dict()
+                    rows.append({"dataset": name, "alpha": alpha, "repeat": r,
+                                 "method": "uncertainty-rf", "accuracy": forest["accuracy"],
+                                 "effort": forest["manual_effort"],
+                                 "met": forest["accuracy"] >= alpha})
+                print(f"{name} α={alpha} r={r}: certified acc {c['accuracy']:.4f} effort "
+                      f"{c['effort']:.3f} met {c['met']} "
+                      f"({time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True)
+    return rows
+
+
+def _forest_inputs(base: dict[str, Any], table: bool, load_table: Any
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """What the uncertainty-sampling forest sees: table features, or pixels (+ 2 PCs)."""
+    if table:
+        items = load_table(base["table"], base["label_column"], nonfinite="clip")
+        assert items.x is not None and items.truth is not None
+        return items.x, items.truth
+    x, truth = load(base["data"]["params"]["name"], None, 0)
+    pixels = x.reshape(len(x), -1).numpy()
+    return np.hstack([pca2(pixels), pixels[:, ::4]]), truth
+
+
+def _row(name: str, alpha: float, r: int, method: str, s: dict[str, Any]) -> dict[str, Any]:
+    cert = s.get("certificate") or {}
+    return {"dataset": name, "alpha": alpha, "repeat": r, "method": method,
+            "accuracy": s["accuracy"], "effort": s["manual_effort"], "met": s["target_met"],
+            "rest_accuracy": s["rest_accuracy"], "auto": s["auto_labelled"],
+            "sample": cert.get("sample"), "sample_errors": cert.get("sample_errors"),
+            "rounds": s.get("active_rounds"), "solver_status": s["solver"]["status"],
+            "solver_seconds": s["solver"]["seconds"], "n_items": s["n_items"],
+            "seconds": sum(s["seconds"].values())}
+
+
+def report_certified(rows: list[dict[str, Any]]) -> None:
+    groups: dict[tuple[str, float, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[r["dataset"], r["alpha"], r["method"]].append(r)
+    print(f"\n{'data set':14} {'α':>5} {'method':15} {'runs':>4} {'accuracy':>9} "
+          f"{'effort':>7} {'met α':>6}")
+    for (ds, alpha, method), rs in sorted(groups.items()):
+        print(f"{ds:14} {alpha:>5} {method:15} {len(rs):>4} "
+              f"{np.mean([r['accuracy'] for r in rs]):>9.4f} "
+              f"{np.mean([r['effort'] for r in rs]):>7.3f} "
+              f"{np.mean([r['met'] for r in rs]):>6.0%}")
 
 
 def report(rows: list[dict[str, Any]], alpha: float) -> None:
