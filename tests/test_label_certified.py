@@ -8,23 +8,13 @@ import json
 
 import numpy as np
 import pytest
-from label_helpers import config, digits_npz, one_torch_thread, registry  # noqa: F401
+from label_helpers import config, one_torch_thread  # noqa: F401
 
 from fxcore.config import validate_config
 from fxcore.errors import ConfigError
 from fxcore.label.job import run_label, run_table
 from fxcore.schemas.label import LabelConfig, LabelTableConfig
 from fxcore.store import RunStore
-
-
-@pytest.fixture(scope="module")
-def npz(tmp_path_factory):
-    return digits_npz(tmp_path_factory.mktemp("data") / "digits.npz")
-
-
-@pytest.fixture(scope="module")
-def reg():
-    return registry()
 
 
 def _cfg(reg, npz, **over):

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from label_helpers import DIGITS, config, digits_npz, one_torch_thread, registry  # noqa: F401
+from label_helpers import DIGITS, config, digits_npz, one_torch_thread  # noqa: F401
 
 from fxcore.config import validate_config
 from fxcore.errors import ConfigError, RunError
@@ -16,16 +16,6 @@ from fxcore.label.baselines import ThresholdLabeller, agreed_scores
 from fxcore.label.job import run_label
 from fxcore.schemas.label import LabelConfig
 from fxcore.store import RunStore
-
-
-@pytest.fixture(scope="module")
-def npz(tmp_path_factory):
-    return digits_npz(tmp_path_factory.mktemp("data") / "digits.npz")
-
-
-@pytest.fixture(scope="module")
-def reg():
-    return registry()
 
 
 def _cfg(reg, npz, **over):

@@ -131,16 +131,9 @@ class CertifiedRun(OpalRun):
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict[str, Any]:
-        attach = getattr(self.annotator, "attach", None)
-        if callable(attach):
-            attach(self.context)
-        self._load_journal()
-        self._sync_decisions()
-        split = self._split()
-        pending = self._ask(np.concatenate([split.finetune, split.optimisation]), "initial")
-        if pending:
-            return self._waiting(pending, "the fine-tuning and optimisation sets")
-        self.probs = self._fit_and_predict(split)
+        split, waiting = self._start()
+        if waiting is not None:
+            return waiting
         picks: list[list[int]] = self.store.get_state("active_picks", [])
         saved = self.store.get_state("certify")
         r = 0

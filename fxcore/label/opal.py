@@ -210,8 +210,9 @@ class OpalRun:
         return choose(queue, prio, self.active.size(len(self.items)), self.active.pick, rng)
 
     # ------------------------------------------------------------------ run
-    def run(self) -> dict[str, Any]:
-        """Run (or continue) the job; returns the summary (``status`` complete or waiting)."""
+    def _start(self) -> tuple[Split, dict[str, Any] | None]:
+        """Steps 1–2 (resumable): the split, its answers and the fine-tuned probabilities;
+        returns the split and, while answers are missing, the ``waiting`` summary."""
         attach = getattr(self.annotator, "attach", None)
         if callable(attach):
             attach(self.context)
@@ -220,9 +221,16 @@ class OpalRun:
         split = self._split()
         pending = self._ask(np.concatenate([split.finetune, split.optimisation]), "initial")
         if pending:
-            return self._waiting(pending, "the fine-tuning and optimisation sets")
+            return split, self._waiting(pending, "the fine-tuning and optimisation sets")
         self.probs = self._fit_and_predict(split)
         self.context.probs = self.probs
+        return split, None
+
+    def run(self) -> dict[str, Any]:
+        """Run (or continue) the job; returns the summary (``status`` complete or waiting)."""
+        split, waiting = self._start()
+        if waiting is not None:
+            return waiting
         picks: list[list[int]] = self.store.get_state("active_picks", [])
         opt, rest = split.optimisation, split.rest
         rounds = 0
