@@ -354,6 +354,41 @@ def test_resume_needs_a_run_and_the_same_config(cli_registry, tmp_path, capsys):
     assert "config changed" in capsys.readouterr().err
 
 
+_HOLD_LOCK = """
+import sys
+from pathlib import Path
+from fxcore.store import lock_run_dir
+fd = lock_run_dir(Path(sys.argv[1]))
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_resume_of_a_busy_or_damaged_run_exits_2_and_keeps_its_summary(cli_registry, tmp_path,
+                                                                        capsys):
+    cfg = write_toml(tmp_path / "c.json", config_dict(budget=2))
+    out = tmp_path / "run"
+    assert main(["explore", str(cfg), "--out", str(out)]) == 0
+    capsys.readouterr()
+    info = (out / "run.json").read_bytes()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        assert main(["explore", str(cfg), "--out", str(out), "--resume"]) == 2
+        assert capsys.readouterr().err == (
+            f"fx: error: run dir {out} is in use by another fx process (pid {holder.pid})\n")
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait()
+    (out / "run.sqlite").write_bytes(b"")  # it used to resume as 0 evaluated, summary replaced
+    assert main(["explore", str(cfg), "--out", str(out), "--resume"]) == 2
+    assert capsys.readouterr().err == (f"fx: error: --resume: {out / 'run.sqlite'} is damaged "
+                                       "(it holds no run: emptied or replaced)\n")
+    assert (out / "run.json").read_bytes() == info
+
+
 def test_cli_prints_the_worst_subdomains(cli_registry, tmp_path, capsys):
     cfg = write_toml(tmp_path / "c.json", config_dict(budget=6))
     assert main(["explore", str(cfg), "--out", str(tmp_path / "run")]) == 0

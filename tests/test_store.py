@@ -1,10 +1,17 @@
-"""Run store: snapshots, transactional records, resume rules."""
+"""Run store: snapshots, transactional records, resume rules, integrity checks, the lock."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import re
+import shutil
+import sqlite3
 import stat
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -137,3 +144,139 @@ def test_open_refuses_an_out_under_a_regular_file(tmp_path: Path) -> None:
         RunStore.open(tmp_path / "file" / "run", "explore", config())
     with pytest.raises(ConfigError, match=r"file is a regular file, not a folder"):
         RunStore.open(tmp_path / "file", "explore", config())
+
+
+# ---------------------------------------------------------------- integrity on resume
+
+
+def _run(tmp_path: Path, finish: bool) -> Path:
+    """A run with 200 records (several database pages) and a state row."""
+    with RunStore.open(tmp_path / "run", "explore", config()) as store:
+        with store.transaction():
+            for i in range(200):
+                store.add("evaluation", str(i), {"accuracy": i / 200, "pad": "x" * 100})
+            store.set_state("selector", {"step": 200})
+        if finish:
+            store.finish({"n_evaluated": 200})
+    return tmp_path / "run"
+
+
+def _sql(run: Path, sql: str) -> None:
+    db = sqlite3.connect(run / "run.sqlite")
+    db.execute(sql)
+    db.commit()
+    db.close()
+
+
+def _truncate(file: Path) -> None:
+    with open(file, "r+b") as fh:
+        fh.truncate(file.stat().st_size // 2)
+
+
+DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "emptied database": ("run.sqlite", lambda run: (run / "run.sqlite").write_bytes(b"")),
+    "truncated database": ("run.sqlite", lambda run: _truncate(run / "run.sqlite")),
+    "random bytes": (
+        "run.sqlite", lambda run: (run / "run.sqlite").write_bytes(random.Random(0).randbytes(
+            (run / "run.sqlite").stat().st_size))),
+    "malformed run.json": ("run.json", lambda run: _truncate(run / "run.json")),
+    "cut record payload": ("run.sqlite", lambda run: _sql(
+        run, "UPDATE records SET payload = substr(payload, 1, 10) WHERE key = '7'")),
+    "cut state value": ("run.sqlite", lambda run: _sql(
+        run, "UPDATE state SET value = substr(value, 1, 5)")),
+}
+
+
+@pytest.mark.parametrize("finish", [True, False], ids=["complete", "incomplete"])
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_resume_refuses_a_damaged_store_naming_the_file(tmp_path: Path, damage: str,
+                                                        finish: bool) -> None:
+    run = _run(tmp_path, finish)
+    name, spoil = DAMAGE[damage]
+    spoil(run)
+    before = [(run / f).read_bytes() for f in ("run.json", "run.sqlite")]
+    with pytest.raises(ConfigError, match=rf"^--resume: {re.escape(str(run / name))} is damaged"):
+        RunStore.open(run, "explore", config(), resume=True)
+    assert [(run / f).read_bytes() for f in ("run.json", "run.sqlite")] == before  # untouched
+
+
+def test_resume_refuses_a_database_with_fewer_records_than_run_json_counted(
+        tmp_path: Path) -> None:
+    """An older copy of the same run's database (a restored backup) would redo work and
+    overwrite the summary."""
+    with RunStore.open(tmp_path / "run", "explore", config()) as store:
+        store.add("evaluation", "a", {"accuracy": 0.5})
+    shutil.copy(tmp_path / "run" / "run.sqlite", tmp_path / "old.sqlite")
+    with RunStore.open(tmp_path / "run", "explore", config(), resume=True) as store:
+        store.add("evaluation", "b", {"accuracy": 0.5})
+        store.finish({"n_evaluated": 2})
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["records"] == 2
+    shutil.copy(tmp_path / "old.sqlite", tmp_path / "run" / "run.sqlite")
+    with pytest.raises(ConfigError, match=r"holds 1 records, run\.json counted 2"):
+        RunStore.open(tmp_path / "run", "explore", config(), resume=True)
+
+
+def test_readers_get_a_config_error_for_a_damaged_store(tmp_path: Path) -> None:
+    run = _run(tmp_path, finish=True)
+    _sql(run, "UPDATE records SET payload = '{\"acc' WHERE key = '3'")
+    with RunStore(run) as store, pytest.raises(ConfigError, match="record evaluation"):
+        store.records("evaluation")
+    (run / "run.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.raises(ConfigError, match=r"run\.sqlite is damaged \(file is not a database\)"):
+        RunStore(run)
+    (run / "run.sqlite").unlink()
+    with pytest.raises(ConfigError, match=r"^--resume: \S+run\.sqlite is missing$"):
+        RunStore.open(run, "explore", config(), resume=True)
+    assert not (run / "run.sqlite").exists()
+
+
+
+def test_a_run_made_before_run_ids_and_record_counts_still_resumes(tmp_path: Path) -> None:
+    run = _run(tmp_path, finish=False)
+    _sql(run, "DROP TABLE meta")
+    info = json.loads((run / "run.json").read_text())
+    del info["run_id"], info["records"]
+    (run / "run.json").write_text(json.dumps(info))
+    with RunStore.open(run, "explore", config(), resume=True) as store:
+        assert store.count("evaluation") == 200
+    assert json.loads((run / "run.json").read_text())["records"] == 200
+
+# ---------------------------------------------------------------- the run dir's lock
+
+_HOLD = """
+import sys
+from fxcore.schemas import ExploreConfig
+from fxcore.store import RunStore
+cfg = ExploreConfig.model_validate_json(sys.argv[2])
+store = RunStore.open(sys.argv[1], "explore", cfg, resume=True)
+print("locked", flush=True)
+sys.stdin.read()
+store.close()
+"""
+
+
+def hold_lock(run: Path, cfg: ExploreConfig) -> subprocess.Popen[str]:
+    """A second process that resumes ``run`` and keeps it open until its stdin is closed."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(run), cfg.model_dump_json()],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+    return proc
+
+
+def test_a_run_dir_open_in_another_process_is_refused_at_once(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with RunStore.open(run, "explore", config()) as store:
+        store.add("evaluation", "a", {"accuracy": 0.5})
+    proc = hold_lock(run, config())
+    try:
+        info = (run / "run.json").read_bytes()
+        with pytest.raises(ConfigError, match=rf"^run dir {re.escape(str(run))} is in use by "
+                                              rf"another fx process \(pid {proc.pid}\)$"):
+            RunStore.open(run, "explore", config(), resume=True)
+        assert (run / "run.json").read_bytes() == info
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert proc.wait() == 0
+    with RunStore.open(run, "explore", config(), resume=True) as store:  # released on close
+        assert store.info["resumed"] == 2 and store.records("evaluation") == [{"accuracy": 0.5}]
