@@ -7,10 +7,11 @@ occupied ``--out``) is found before the run directory is written.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fxcore.checks import describe
 from fxcore.config import load_config
 from fxcore.errors import ConfigError, FxError, RunError
 from fxcore.explore.loop import ExploreResult, make_grouping, run_explore, store_order
@@ -30,6 +31,7 @@ class Components:
     classifier: Any
     filter: Any
     selector: Any
+    names: dict[str, str] = field(default_factory=dict)  # kind -> as errors name it
 
 
 def build_components(config: ExploreConfig, registry: Registry | None = None) -> Components:
@@ -49,12 +51,14 @@ def build_components(config: ExploreConfig, registry: Registry | None = None) ->
                 f"{field}: {spec.name} could not be built: {type(exc).__name__}: {exc}"
             ) from exc
 
-    return Components(
-        generator=make("generator", "generator"),
-        classifier=make("classifier", "classifier"),
-        filter=make("filter", "filter"),
-        selector=make("selector", "selector"),
-    )
+    kinds = ("generator", "classifier", "filter", "selector")
+    parts = Components(*(make(kind, kind) for kind in kinds))
+    for kind in kinds:
+        spec = getattr(config, kind)
+        if spec is not None:
+            comp = reg.get(kind, spec.name)
+            parts.names[kind] = describe(kind, comp.qualified_name, comp.distribution)
+    return parts
 
 
 def default_out(config_path: str | Path) -> Path:
@@ -107,7 +111,7 @@ def explore(
         else:
             result = run_explore(
                 config, parts.generator, parts.classifier, parts.filter, parts.selector, store,
-                grouping=grouping, show_progress=show_progress,
+                grouping=grouping, show_progress=show_progress, names=parts.names,
             )
         store.finish(result.summary())
         return result

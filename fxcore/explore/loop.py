@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fxcore import checks
 from fxcore.contracts import Classifier, Filter, Generator, Observations, Selector
 from fxcore.domain import SubdomainSpace
 from fxcore.errors import RunError
@@ -72,9 +73,17 @@ def evaluate_subdomain(
     grouping: ClassGrouping,
     config: ExploreConfig,
     step: int = 0,
+    names: dict[str, str] | None = None,
 ) -> SubdomainResult:
     """Generate until ``images_per_subdomain`` pass the filter (or ``max_attempts`` rounds),
-    classify the kept images and score them against the subdomain's true class."""
+    classify the kept images and score them against the subdomain's true class.
+
+    Every component output is checked (:mod:`fxcore.checks`) before it is used: a bad one ends
+    the run with a :class:`RunError` naming the component (``names``: kind -> description).
+    """
+    who = names or component_names(config)
+    on = f"on subdomain {sub.id} ({sub.values})"
+    where = f"{on}; nothing was recorded for it, fix the component and pass --resume"
     start = time.perf_counter()
     want = config.images_per_subdomain
     kept: list[torch.Tensor] = []
@@ -88,14 +97,14 @@ def evaluate_subdomain(
                 rate = max(n_kept / max(n_generated, 1), 0.25)
                 n = min(4 * need, math.ceil(need / rate))
             seed = image_seed(config.seed, sub.id, round_)
-            images = _call("generator", sub, generator.generate, sub.prompt, sub.values, n, seed)
-            if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) != n:
-                shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
-                raise RunError(f"generator returned {shape} for n={n}; expected (n, C, H, W)")
+            gen = who["generator"]
+            images = _call(gen, on, generator.generate, sub.prompt, sub.values, n, seed)
+            checks.images(images, n, gen, where)
             n_generated += n
             if filter is not None:
-                mask, _ = _call("filter", sub, filter.keep, images, sub, domain)
-                images = images[torch.as_tensor(mask, dtype=torch.bool).to(images.device)]
+                out = _call(who["filter"], on, filter.keep, images, sub, domain)
+                mask = checks.filter_output(out, n, who["filter"], where)
+                images = images[mask.to(images.device)]
             images = images[:need]
             kept.append(images)
             n_kept += len(images)
@@ -115,7 +124,9 @@ def evaluate_subdomain(
             return SubdomainResult(ev)
         x = torch.cat(kept)
         device = getattr(classifier, "device", None)
-        probs = _call("classifier", sub, classifier.predict_proba, x.to(device) if device else x)
+        clf = who["classifier"]
+        probs = _call(clf, on, classifier.predict_proba, x.to(device) if device else x)
+        checks.probabilities(probs, len(x), len(classifier.classes), clf, where)
     label = domain.true_class_of(sub.values)
     correct, p_true, predicted = grouping.score(probs, label, config.decision)
     k = int(correct.sum())
@@ -134,14 +145,21 @@ def evaluate_subdomain(
     return SubdomainResult(ev, x[:s].detach().cpu(), predicted[:s], p_true[:s])
 
 
-def _call(what: str, sub: Subdomain, fn: Any, *args: Any) -> Any:
+def component_names(config: ExploreConfig) -> dict[str, str]:
+    """kind -> how errors name the config's component (``generator 'digits/render'``)."""
+    specs = {k: getattr(config, k) for k in ("generator", "filter", "classifier", "selector")}
+    return {k: checks.describe(k, s.name) for k, s in specs.items() if s is not None}
+
+
+def _call(who: str, context: str, fn: Any, *args: Any) -> Any:
+    """``fn(*args)``; a component's exception becomes a RunError naming it and ``context``."""
     try:
         return fn(*args)
     except (RunError, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001 - a component failure ends the run, kept so far
         raise RunError(
-            f"{what} failed on subdomain {sub.id} ({sub.values}): {type(exc).__name__}: {exc}; "
+            f"{who} failed {context}: {type(exc).__name__}: {exc}; "
             "the run keeps what was recorded, fix the cause and pass --resume"
         ) from exc
 
@@ -206,8 +224,13 @@ def run_explore(
     store: RunStore,
     grouping: ClassGrouping | None = None,
     show_progress: bool = True,
+    names: dict[str, str] | None = None,
 ) -> ExploreResult:
-    """Algorithm 1: propose, evaluate and record subdomains until the budget is used."""
+    """Algorithm 1: propose, evaluate and record subdomains until the budget is used.
+
+    ``names``: kind -> how errors name each component (default: the config's component names).
+    """
+    names = names or component_names(config)
     space = SubdomainSpace(config.domain)
     grouping = grouping or make_grouping(config, classifier)
     done = {e["index"]: Evaluation.model_validate(e) for e in store.records("evaluation")}
@@ -229,7 +252,8 @@ def run_explore(
                 break
             candidates = np.flatnonzero(~proposed)
             k = min(config.batch_size, budget - n_done) if not replaying else len(recorded[step])
-            rows = _propose(selector, _observations(order), candidates, max(k, 1))
+            rows = _propose(selector, _observations(order), candidates, max(k, 1),
+                            names["selector"], step)
             if replaying:
                 if rows != recorded[step]:
                     raise RunError(
@@ -245,7 +269,7 @@ def run_explore(
                 if ev is None:
                     result = evaluate_subdomain(
                         space[row], config.domain, generator, filter, classifier, grouping,
-                        config, step,
+                        config, step, names,
                     )
                     ev = result.evaluation
                     save_samples(store, result)
@@ -276,16 +300,9 @@ def _observations(order: list[Evaluation]) -> Observations:
 
 
 def _propose(
-    selector: Selector, observed: Observations, candidates: np.ndarray, k: int
+    selector: Selector, observed: Observations, candidates: np.ndarray, k: int, who: str,
+    step: int,
 ) -> list[int]:
-    raw = selector.propose(observed, candidates, k)
-    rows = [int(r) for r in np.asarray(raw).ravel()]
-    allowed = set(candidates.tolist())
-    name = type(selector).__name__
-    if not rows or len(rows) > k or len(set(rows)) != len(rows) or not set(rows) <= allowed:
-        raise RunError(
-            f"selector {name} proposed {rows[:10]}: expected 1..{k} distinct rows among the "
-            f"{len(candidates)} candidates"
-        )
-    return rows
-
+    raw = _call(who, f"at step {step}", selector.propose, observed, candidates, k)
+    where = f"at step {step}; nothing was recorded for this step, fix it and pass --resume"
+    return checks.picks(raw, candidates, k, who, where)
