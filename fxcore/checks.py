@@ -39,7 +39,11 @@ def _numeric(x: Any) -> torch.Tensor | None:
         return x.detach()
     try:
         a = np.asarray(x)
-        return torch.as_tensor(a) if a.dtype.kind in "biuf" else None
+        if a.dtype.kind not in "biuf":
+            return None
+        if not (a.flags.c_contiguous and a.flags.writeable):  # torch shares neither
+            a = np.array(a)
+        return torch.as_tensor(a)
     except (TypeError, ValueError, RuntimeError):
         return None
 

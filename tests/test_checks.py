@@ -152,6 +152,10 @@ def test_picks_accept_lists_and_tensors():
     assert checks.picks([5, 2], cand, 2, "s") == [5, 2]
     assert checks.picks(torch.tensor([4]), cand, 2, "s") == [4]
     assert checks.picks(np.int64(4), cand, 2, "s") == [4]
+    assert checks.picks(cand[::-2], cand, 2, "s") == [5, 2]  # a negative stride
+    frozen = np.array([2, 4])
+    frozen.flags.writeable = False
+    assert checks.picks(frozen, cand, 2, "s") == [2, 4]
 
 
 def test_describe():
