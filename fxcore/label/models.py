@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from fxcore.checks import describe, probabilities
 from fxcore.errors import ConfigError, RunError
 from fxcore.schemas.label import TABULAR
 
@@ -33,17 +34,10 @@ class Model(Protocol):
 
 
 def check_proba(p: np.ndarray, name: str, n_items: int, n_classes: int) -> np.ndarray:
-    """Validate one model's probabilities: shape, NaN, range; errors name the model."""
-    p = np.asarray(p, dtype=np.float64)
-    if p.shape != (n_items, n_classes):
-        raise RunError(f"{name}: predict_proba gave shape {p.shape}, expected "
-                       f"({n_items}, {n_classes})")
-    if np.isnan(p).any():
-        i = int(np.argwhere(np.isnan(p))[0, 0])
-        raise RunError(f"{name}: predict_proba gave NaN confidences (first at item {i})")
-    if (p < -1e-6).any() or (p > 1 + 1e-6).any():
-        raise RunError(f"{name}: predict_proba gave values outside [0, 1]")
-    return np.clip(p, 0.0, 1.0)
+    """One model's probabilities, checked by :func:`fxcore.checks.probabilities` (errors name
+    the model), as float64 clipped to ``[0, 1]``."""
+    probabilities(p, n_items, n_classes, describe("classifier", name))
+    return np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
 
 
 class ImageModel:
