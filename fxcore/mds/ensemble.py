@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fxcore import checks
 from fxcore.errors import ConfigError
 from fxcore.imaging import save_image_grid
 from fxcore.mds.optimise import check_setup
@@ -85,13 +86,19 @@ def fit_bagging(classifiers: list[Any], names: list[str], images: torch.Tensor,
         clf.fit(images[idx], labels[idx])
 
 
-def ensemble_proba(classifiers: list[Any], images: torch.Tensor, batch: int = 1024) -> np.ndarray:
-    """``p_ens = mean_m p_m`` as a ``(N, C)`` array (no gradients)."""
+def ensemble_proba(classifiers: list[Any], images: torch.Tensor, batch: int = 1024,
+                   who: list[str] | None = None) -> np.ndarray:
+    """``p_ens = mean_m p_m`` as a ``(N, C)`` array (no gradients); each ``p_m`` is checked
+    (``who``: how errors name the classifiers)."""
+    who = who or [checks.describe("classifier", f"#{m}") for m in range(len(classifiers))]
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
             x = images[i : i + batch]
-            out.append(torch.stack([c.predict_proba(x) for c in classifiers]).mean(0))
+            ps = [c.predict_proba(x) for c in classifiers]
+            for p, c, w in zip(ps, classifiers, who, strict=True):
+                checks.probabilities(p, len(x), len(c.classes), w, "(ensemble scores)")
+            out.append(torch.stack(ps).mean(0))
     return torch.cat(out).cpu().numpy().astype(np.float64)
 
 
@@ -217,7 +224,7 @@ def evaluate(store: RunStore, prep: Prepared) -> dict[str, Any]:
             "mds": (decode(g, records, "z_final"), labels)}
     result: dict[str, Any] = {}
     for key, (images, y) in sets.items():
-        result[key] = scores(ensemble_proba(setup.classifiers, images), y)
+        result[key] = scores(ensemble_proba(setup.classifiers, images, who=setup.who), y)
     result["accuracy_drop_points"] = 100 * (result["test"]["accuracy"]
                                             - result["mds"]["accuracy"])
     result["paper"] = {"test_accuracy": 0.938, "mds_accuracy": 0.653, "drop_points": 28.5}
@@ -227,7 +234,7 @@ def evaluate(store: RunStore, prep: Prepared) -> dict[str, Any]:
     lab = cl["labels"]
     explained = _plot_clusters(cl["standardised"], lab, cl["eps"],
                                store.artefact("ensemble_clusters.png"))
-    mds_pred = ensemble_proba(setup.classifiers, sets["mds"][0]).argmax(1)
+    mds_pred = ensemble_proba(setup.classifiers, sets["mds"][0], who=setup.who).argmax(1)
     clusters = []
     shown, titles = [], []
     for c in sorted(set(lab)):

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fxcore import checks
 from fxcore.contracts import LatentGenerator
 from fxcore.errors import ConfigError, RunError
 from fxcore.mds.records import relative_change, top_n
@@ -31,6 +32,7 @@ class MdsSetup:
     """Checked components of one run: generator ``g``, classifiers ``p_m``, divergence ``D``.
 
     ``columns[m]`` reorders classifier ``m``'s output columns to classifier 0's class order.
+    ``who``: how check errors name the generator and each classifier (default: their names).
     """
 
     generator: Any
@@ -40,21 +42,28 @@ class MdsSetup:
     generator_name: str = "generator"
     classes: list[str] = field(default_factory=list)
     columns: list[torch.Tensor | None] = field(default_factory=list)
+    generator_who: str = ""
+    who: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.generator_who = self.generator_who or checks.describe(
+            "generator", self.generator_name)
+        self.who = self.who or [checks.describe("classifier", n) for n in self.names]
 
     @property
     def m(self) -> int:
         return len(self.classifiers)
 
     def probabilities(self, images: torch.Tensor, step: int | None = None) -> torch.Tensor:
-        """``(M, N, C)``: every classifier's probabilities, columns in one class order."""
+        """``(M, N, C)``: every classifier's probabilities (checked), columns in one order."""
         out = []
-        for clf, name, cols in zip(self.classifiers, self.names, self.columns, strict=True):
+        where = f"at step {step}" if step is not None else ""
+        for clf, who, cols in zip(self.classifiers, self.who, self.columns, strict=True):
             x = _match_channels(images, getattr(clf, "channels", None))
             p = clf.predict_proba(x)
+            checks.probabilities(p, len(images), len(clf.classes), who, where)
             if cols is not None:
                 p = p[:, cols]
-            if step is not None and not torch.isfinite(p).all():
-                raise RunError(f"classifier {name} returned NaN/inf probabilities at step {step}")
             out.append(p)
         return torch.stack(out)
 
@@ -132,10 +141,12 @@ def _probe_gradients(setup: MdsSetup) -> None:
     cond = condition_tensor(g, None, [0])
     with torch.no_grad():
         image = g.decode(g.sample_latent(1, seed=0), cond)
+    checks.images(image, 1, setup.generator_who, "(the gradient probe's image)")
     for i, (clf, name) in enumerate(zip(setup.classifiers, setup.names, strict=True)):
         x = image.detach().clone().requires_grad_(True)
-        try:
+        try:  # a RunError from the check is not a RuntimeError: it ends the run as it is
             p = clf.predict_proba(_match_channels(x, getattr(clf, "channels", None)))
+            checks.probabilities(p, 1, len(clf.classes), setup.who[i], "(the gradient probe)")
             (grad,) = torch.autograd.grad(p.max(dim=1).values.sum(), x, allow_unused=True)
         except RuntimeError:
             grad = None
@@ -202,11 +213,8 @@ def optimise_batch(
     trace = Trace()
     for t in range(steps + 1):
         x = g.decode(z, condition)
-        if not torch.isfinite(x).all():
-            raise RunError(
-                f"generator {setup.generator_name} returned NaN/inf images at step {t} "
-                f"(of {steps}); lower lr or raise prior_weight"
-            )
+        checks.images(x, len(z), setup.generator_who,
+                      f"at step {t} (of {steps}); lower lr or raise prior_weight")
         probs = setup.probabilities(x, step=t)
         d = div(probs)
         lp = g.log_prior(z)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from fxcore.checks import describe
 from fxcore.mds.optimise import MdsSetup, check_setup, condition_tensor, optimise_batch
 from fxcore.mds.records import ClassMap, resolve_hierarchy, set_distances
 from fxcore.plugins import Registry, default_registry
@@ -44,7 +45,16 @@ def build_setup(config: MdsConfig, registry: Registry | None = None) -> MdsSetup
     ]
     div = reg.create("divergence", config.divergence, where="divergence")
     names = labels(config.classifiers)
-    return MdsSetup(gen, clfs, div, names, generator_name=config.generator.name)
+
+    def who(kind: str, name: str, label: str) -> str:
+        comp = reg.get(kind, name)
+        return describe(kind, label.replace(name, comp.qualified_name, 1), comp.distribution)
+
+    return MdsSetup(
+        gen, clfs, div, names, generator_name=config.generator.name,
+        generator_who=who("generator", config.generator.name, config.generator.name),
+        who=[who("classifier", s.name, n) for s, n in zip(config.classifiers, names, strict=True)],
+    )
 
 
 def labels(specs: list[Any]) -> list[str]:
