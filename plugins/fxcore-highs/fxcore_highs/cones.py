@@ -107,25 +107,11 @@ def cone_bound(red: Reduced, rule: ErrorRule, gen: np.ndarray, parent: _Node) ->
     the limit T (plain rule: it stays possible in every sub-cone), or, under the guarantee rule,
     once they equal those forced at every generator (its count can no longer change).
     """
-    wrong_idx = np.flatnonzero(red.wrong > 0)
     t_max = rule.max_errors
     free = parent.free
     new = forced_new = forced_free = np.zeros(0, dtype=np.int64)
     if len(free):
-        vec = red.vec[free] @ gen.T
-        # hard rows must stay manual: forcing one counts as more errors than allowed
-        scaled = (1.0 + EPS) * (np.vstack([red.vec[wrong_idx], red.hard]) @ gen.T)
-        counts = np.concatenate([red.wrong[wrong_idx], np.full(len(red.hard), t_max + 1)])
-        zero = vec == 0  # c_ik = 0 puts no condition on generator k
-        every = some = None
-        for k in range(len(gen)):
-            above = scaled[None, :, k] > vec[:, None, k]  # (free, wrong)
-            if zero[:, k].any():
-                above |= zero[:, k, None]
-            every = above if every is None else every & above
-            some = above if some is None else some | above
-        forced = every @ counts
-        maybe = some @ counts
+        forced, maybe = _beaten_counts(red, gen, free, t_max)
         possible = forced <= t_max
         # plain rule: the count only matters against T; guarantee: it must be final
         now = possible & ((maybe <= t_max) if rule.plain else (maybe == forced))
@@ -153,6 +139,73 @@ def cone_bound(red: Reduced, rule: ErrorRule, gen: np.ndarray, parent: _Node) ->
     wrong_e = np.concatenate([[0], np.cumsum(wrong[order])])[upto]
     ub_e = np.where(cor_e >= rule.need, cor_e + np.minimum(wrong_e, levels), 0)
     return int(ub_e.max()), node
+
+
+_POP8 = np.array([bin(b).count("1") for b in range(256)], dtype=np.int64)
+
+
+def _popcount(words: np.ndarray) -> np.ndarray:
+    """Set bits per row of a ``(rows, words)`` uint64 array."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(words).sum(axis=1, dtype=np.int64)
+    return _POP8[words.view(np.uint8)].sum(axis=1)
+
+
+def _beaten_counts(
+    red: Reduced, gen: np.ndarray, free: np.ndarray, t_max: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each free group i: wrong items j with ``(1+ε) c'_jk > c'_ik`` at *every* generator k
+    (``forced``) and at *some* generator (``maybe``), ``c' = G c``; a hard row counts T + 1.
+    ``c'_ik = 0`` puts no condition on generator k (every row counts there).
+
+    Bitsets: one bit per wrong item (a group with w wrong items holds w bits) and per hard row.
+    At generator k the rows beating i are a suffix of the rows sorted by ``c'_jk`` (found with
+    ``searchsorted``: the same float comparisons as testing every pair), so each test is an AND
+    or OR of n precomputed suffix bitsets and a popcount — instead of (free × rows) booleans
+    per generator."""
+    wrong_idx = np.flatnonzero(red.wrong > 0)
+    reps = red.wrong[wrong_idx]
+    rows = np.vstack([np.repeat(red.vec[wrong_idx], reps, axis=0), red.hard])
+    n_wrong_bits = int(reps.sum())
+    n_rows = len(rows)
+    n_free = len(free)
+    if n_rows == 0:
+        zeros = np.zeros(n_free, dtype=np.int64)
+        return zeros, zeros
+    scaled = (1.0 + EPS) * (rows @ gen.T)  # (rows, n)
+    vec = red.vec[free] @ gen.T  # (free, n)
+    n_words = (n_rows + 63) // 64
+    bit_word = np.arange(n_rows) // 64
+    bit_val = np.left_shift(np.uint64(1), (np.arange(n_rows) % 64).astype(np.uint64))
+    every = np.full((n_free, n_words), ~np.uint64(0), dtype=np.uint64)
+    some = np.zeros((n_free, n_words), dtype=np.uint64)
+    for k in range(len(gen)):
+        order = np.argsort(scaled[:, k], kind="stable")
+        # suffix[p]: bits of the rows at sorted positions >= p
+        single = np.zeros((n_rows + 1, n_words), dtype=np.uint64)
+        single[np.arange(n_rows), bit_word[order]] = bit_val[order]
+        suffix = np.bitwise_or.accumulate(single[::-1], axis=0)[::-1]
+        pos = np.searchsorted(scaled[order, k], vec[:, k], side="right")
+        pos[vec[:, k] == 0] = 0  # c'_ik = 0: every row counts at this generator
+        above = suffix[pos]
+        every &= above
+        some |= above
+    last = n_rows % 64
+    if last:  # clear the unused high bits of the last word
+        mask = np.uint64((1 << last) - 1)
+        every[:, -1] &= mask
+        some[:, -1] &= mask
+    hard_words = np.zeros(n_words, dtype=np.uint64)
+    if len(red.hard):
+        hb = np.arange(n_wrong_bits, n_rows)
+        np.bitwise_or.at(hard_words, bit_word[hb], bit_val[hb])
+    wrong_words = ~hard_words
+    forced = _popcount(every & wrong_words)
+    maybe = _popcount(some & wrong_words)
+    if len(red.hard):
+        forced = np.where((every & hard_words).any(axis=1), forced + t_max + 1, forced)
+        maybe = np.where((some & hard_words).any(axis=1), maybe + t_max + 1, maybe)
+    return forced, maybe
 
 
 def root_node(red: Reduced) -> _Node:
