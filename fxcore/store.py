@@ -3,7 +3,8 @@
 Layout::
 
     RUN_DIR/
-      run.json        job, config hash, run id, record count, status (written atomically)
+      run.json        job, config hash, input files' sha256, run id, record count, status
+                      (written atomically)
       config.json     the validated config snapshot the hash is computed from
       run.sqlite      records written in a transaction as each result is produced
       run.lock        flock'ed by the process writing the run (holds its pid)
@@ -11,8 +12,9 @@ Layout::
 
 Every result is a *record* ``(kind, key, payload)``; ``key`` is unique per kind, so a resumed run
 asks ``store.has(kind, key)`` and never repeats or loses work. ``--resume`` refuses a run whose
-config hash differs from the new config's, a damaged store (:meth:`RunStore.check`) and a run
-another process has open.
+config hash differs from the new config's, an input file whose content changed (its sha256 is
+recorded at creation), a damaged store (:meth:`RunStore.check`) and a run another process has
+open.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,41 @@ def config_hash(config: BaseModel) -> str:
     """sha256 of the config's canonical JSON (sorted keys), first 16 hex digits."""
     canon = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of the file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_digests(inputs: Mapping[str, str | Path]) -> dict[str, dict[str, str]]:
+    """``{label: {"path", "sha256"}}`` of a run's input files (``label``: how the user names the
+    file, e.g. ``--table`` or ``data.path``). An unreadable file is a :class:`ConfigError`."""
+    out = {}
+    for label, path in inputs.items():
+        try:
+            out[label] = {"path": str(path), "sha256": file_sha256(Path(path))}
+        except OSError as exc:
+            raise ConfigError(f"{label} {path}: cannot read ({exc.strerror or exc})") from None
+    return out
+
+
+def check_inputs(recorded: Mapping[str, Any], now: Mapping[str, Mapping[str, str]]) -> None:
+    """Raise :class:`ConfigError` naming the first input whose content differs from the one
+    recorded when the run started."""
+    for label, then in recorded.items():
+        current = now.get(label)
+        if current is None or current["sha256"] == then.get("sha256"):
+            continue
+        raise ConfigError(
+            f"{label} {then.get('path')} changed since the run started (sha256 "
+            f"{str(then.get('sha256'))[:12]}… then, {current['sha256'][:12]}… now); start a new "
+            "run or restore the file"
+        )
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -145,19 +182,22 @@ class RunStore:
 
     @classmethod
     def open(
-        cls, path: str | Path, job: str, config: BaseModel, resume: bool = False
+        cls, path: str | Path, job: str, config: BaseModel, resume: bool = False,
+        inputs: Mapping[str, str | Path] | None = None,
     ) -> RunStore:
         """Create ``path`` for a new run, or reopen it with ``resume=True``; either way the run
-        dir stays locked (:func:`lock_run_dir`) until :meth:`close`.
+        dir stays locked (:func:`lock_run_dir`) until :meth:`close`. ``inputs`` names the files
+        the run reads (``label -> path``); their sha256 is part of the run's identity.
 
         Raises :class:`ConfigError` (nothing written) when a new run would overwrite an existing
-        one, when there is nothing to resume, when the config changed since the run started, when
-        the store is damaged (:meth:`check`), when another process has the run open, or when
-        ``path`` cannot be a folder (:func:`fxcore.paths.check_out_dir`).
+        one, when there is nothing to resume, when the config or an input file changed since the
+        run started, when the store is damaged (:meth:`check`), when another process has the run
+        open, or when ``path`` cannot be a folder (:func:`fxcore.paths.check_out_dir`).
         """
         path = Path(path)
         check_out_dir(path)
         digest = config_hash(config)
+        files = input_digests(inputs or {})
         info_file = path / "run.json"
         if resume:
             if not info_file.exists():
@@ -174,9 +214,9 @@ class RunStore:
         lock = lock_run_dir(path)
         try:
             if resume:
-                store = cls._resume(path, job, digest, lock)
+                store = cls._resume(path, job, digest, files, lock)
             else:
-                store = cls._create(path, job, config, digest, lock)
+                store = cls._create(path, job, config, digest, files, lock)
         except BaseException:
             os.close(lock)
             raise
@@ -184,7 +224,7 @@ class RunStore:
 
     @classmethod
     def _create(cls, path: Path, job: str, config: BaseModel, digest: str,
-                lock: int) -> RunStore:
+                files: dict[str, dict[str, str]], lock: int) -> RunStore:
         if (path / "run.json").exists():  # another process made the run since open's check
             raise ConfigError(f"{path} already holds a run; pass --resume to continue it")
         snapshot = json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True)
@@ -192,6 +232,7 @@ class RunStore:
         info = {
             "job": job,
             "config_hash": digest,
+            "inputs": files,
             "run_id": uuid.uuid4().hex,
             "fxcore_version": __version__,
             "created": time.time(),
@@ -208,7 +249,8 @@ class RunStore:
         return store
 
     @classmethod
-    def _resume(cls, path: Path, job: str, digest: str, lock: int) -> RunStore:
+    def _resume(cls, path: Path, job: str, digest: str, files: dict[str, dict[str, str]],
+                lock: int) -> RunStore:
         try:
             info = _read_info(path / "run.json")
         except ConfigError as exc:
@@ -220,12 +262,15 @@ class RunStore:
                 f"--resume: the config changed since the run in {path} started "
                 f"(hash {info.get('config_hash')} != {digest}); start a new run with --out"
             )
+        check_inputs(info.get("inputs", {}), files)
         try:
             store = cls(path, info, lock, check=True)
         except ConfigError as exc:
             raise ConfigError(f"--resume: {exc}") from None
         try:
-            store._set_info(status="running", resumed=info.get("resumed", 0) + 1)
+            # runs made before inputs were recorded cannot be checked; from now on they are
+            recorded = {**files, **info.get("inputs", {})}
+            store._set_info(status="running", resumed=info.get("resumed", 0) + 1, inputs=recorded)
         except BaseException:
             store.db.close()
             raise

@@ -181,3 +181,33 @@ def test_bad_input_errors(tmp_path, npz, reg) -> None:
     # a labeller that is not installed names the field and the plugin
     with pytest.raises(ConfigError, match="labeller.name: no labeller named 'nope'"):
         validate_config(config(npz, labeller="nope"), LabelConfig, reg)
+
+
+def test_resume_refuses_a_changed_npz(tmp_path, npz, reg) -> None:
+    mine = tmp_path / "items.npz"
+    mine.write_bytes(npz.read_bytes())
+    cfg = _cfg(reg, mine, annotator={"name": "file"})
+    out = tmp_path / "run"
+    assert run_label(cfg, out, registry=reg)["status"] == "waiting"
+    d = np.load(npz)
+    np.savez(mine, images=d["images"], labels=(d["labels"] + 1) % 10, classes=d["classes"])
+    with pytest.raises(ConfigError, match=rf"^data.path {mine} changed since the run started "
+                                          r"\(sha256 \w+… then, \w+… now\); start a new run"):
+        run_label(cfg, out, resume=True, registry=reg)
+    mine.write_bytes(npz.read_bytes())
+    assert run_label(cfg, out, resume=True, registry=reg)["status"] == "waiting"
+
+
+def test_conflicting_answers_in_two_files_name_both_and_the_item(tmp_path, npz, reg) -> None:
+    cfg = _cfg(reg, npz, annotator={"name": "file"})
+    out = tmp_path / "run"
+    run_label(cfg, out, registry=reg)
+    folder = out / "artefacts" / "annotation"
+    item = next(csv.DictReader(open(folder / "queue.csv")))["item"]
+    (folder / "answers.csv").write_text(f"item,label\n{item},3\n")
+    (folder / "answers.json").write_text(json.dumps({item: "5"}))
+    with pytest.raises(ConfigError, match=rf"conflicting answers for item '{item}': "
+                       r".*answers.csv: line 2 says '3', .*answers.json: key .* says '5'"):
+        run_label(cfg, out, resume=True, registry=reg)
+    (folder / "answers.json").write_text(json.dumps({item: "3"}))  # agreeing answers are fine
+    assert run_label(cfg, out, resume=True, registry=reg)["answered"] == 1

@@ -66,3 +66,27 @@ def test_table_errors(tmp_path, table, capsys) -> None:
     assert rc == 2 and "--target-accuracy" in capsys.readouterr().err
     rc = main(["label", "--table", str(table), "--target-accuracy", "0.9"])
     assert rc == 2 and "--label-column" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_changed_table(tmp_path, table, capsys) -> None:
+    """The table's content is part of the run's identity: flipped labels or dropped rows are
+    refused on --resume (before: exit 0 mixing old answers, or an IndexError)."""
+    mine = tmp_path / "t.csv"
+    mine.write_bytes(table.read_bytes())
+    args = ["label", "--table", str(mine), "--label-column", "diagnosis", "--id-column", "case",
+            "--features", "mean_radius,mean_texture,worst_area", "--classifiers", "lr",
+            "--labeller", "threshold", "--target-accuracy", "0.95", "--annotator", "file",
+            "--out", str(tmp_path / "run")]
+    assert main(args) == 0  # waiting for the first answers
+    assert "waiting" in capsys.readouterr().out
+    rows = list(csv.reader(mine.read_text().splitlines()))
+    flip = {"malignant": "benign", "benign": "malignant"}
+    for changed in ([rows[0]] + [[*r[:-1], flip[r[-1]]] for r in rows[1:]],
+                    rows[: len(rows) // 2]):
+        mine.write_text("\n".join(",".join(r) for r in changed) + "\n")
+        assert main([*args, "--resume"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"--table {mine} changed since the run started (sha256 " in err, err
+        assert "start a new run or restore the file" in err and len(err.splitlines()) == 1
+    mine.write_bytes(table.read_bytes())  # restored: the run goes on
+    assert main([*args, "--resume"]) == 0

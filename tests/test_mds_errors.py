@@ -222,3 +222,11 @@ def test_toy_run_end_to_end_and_resume(registry: Registry, tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="already holds a run"):
         run_mds(cfg, out, registry=registry, show_progress=False)
     assert np.isfinite(summary["dz_mean"])
+
+
+def test_input_files_are_the_hierarchy_and_the_ensemble_data(registry: Registry,
+                                                             tmp_path: Path) -> None:
+    tree = tmp_path / "tree.json"
+    assert config(registry).input_files() == {}
+    cfg = config(registry, hierarchy=str(tree), ensemble={"data": str(tmp_path / "d.npz")})
+    assert cfg.input_files() == {"hierarchy": tree, "ensemble.data": tmp_path / "d.npz"}

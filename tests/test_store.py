@@ -19,7 +19,7 @@ import pytest
 from fxcore.errors import ConfigError
 from fxcore.paths import not_regular
 from fxcore.schemas import ExploreConfig
-from fxcore.store import RunStore, config_hash, write_atomic
+from fxcore.store import RunStore, config_hash, file_sha256, write_atomic
 
 
 def config(**kw) -> ExploreConfig:  # noqa: ANN003
@@ -60,6 +60,24 @@ def test_resume_refuses_changed_config_and_keeps_records(tmp_path: Path) -> None
     with RunStore.open(tmp_path / "run", "explore", config(), resume=True) as store:
         assert store.records("evaluation") == [{"accuracy": 0.5}]
         assert store.info["resumed"] == 1
+
+
+def test_resume_refuses_a_changed_input_file_and_records_its_sha256(tmp_path: Path) -> None:
+    data = tmp_path / "items.csv"
+    data.write_text("a,b\n1,2\n")
+    inputs = {"--table": data}
+    RunStore.open(tmp_path / "run", "explore", config(), inputs=inputs).close()
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["inputs"]["--table"] == {"path": str(data), "sha256": file_sha256(data)}
+    data.write_text("a,b\n1,3\n")
+    with pytest.raises(ConfigError, match=rf"^--table {re.escape(str(data))} changed since "
+                                          r"the run started \(sha256 [0-9a-f]{12}… then"):
+        RunStore.open(tmp_path / "run", "explore", config(), resume=True, inputs=inputs)
+    data.write_text("a,b\n1,2\n")
+    RunStore.open(tmp_path / "run", "explore", config(), resume=True, inputs=inputs).close()
+    data.unlink()
+    with pytest.raises(ConfigError, match=r"^--table .*items.csv: cannot read"):
+        RunStore.open(tmp_path / "run", "explore", config(), resume=True, inputs=inputs)
 
 
 def test_resume_of_nothing_is_an_error(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def default_out(job: str = "label") -> Path:
 
 
 def _open(out: Path, config: Any, resume: bool) -> tuple[RunStore, dict[str, Any] | None]:
-    store = RunStore.open(out, "label", config, resume=resume)
+    store = RunStore.open(out, "label", config, resume=resume, inputs=config.input_files())
     if resume and store.info.get("summary") and store.get_state("status") == "complete":
         return store, dict(store.info["summary"], resumed=True)
     return store, None

@@ -98,7 +98,7 @@ def run_mds(
     from fxcore.mds.report import write_artefacts
 
     prep = prepared or prepare(config, registry)
-    store = RunStore.open(out, job, config, resume=resume)
+    store = RunStore.open(out, job, config, resume=resume, inputs=config.input_files())
     try:
         if store.complete and resume:
             return dict(store.info.get("summary", {}))

@@ -127,6 +127,10 @@ class LabelConfig(_LabelCommon):
     finetune: bool = Field(True, description="fit each classifier on the fine-tuning set")
     batch_size: int = Field(256, gt=0, description="images per predict_proba call")
 
+    def input_files(self) -> dict[str, Path]:
+        """The files the run reads (their content is part of the run's identity)."""
+        return {"data.path": self.data.path} if self.data.path is not None else {}
+
 
 class LabelTableConfig(_LabelCommon):
     """``fx label --table CSV``: the same run on a ready-made feature table (e.g. image
@@ -147,3 +151,7 @@ class LabelTableConfig(_LabelCommon):
         default_factory=lambda: list(TABULAR), min_length=1
     )
     nonfinite: Literal["error", "clip", "drop"] = "error"
+
+    def input_files(self) -> dict[str, Path]:
+        """The files the run reads (their content is part of the run's identity)."""
+        return {"--table": self.table}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from fxcore.schemas.common import ComponentSpec, JobConfig, Strict
+
+#: ``hierarchy`` values that name no file
+HIERARCHY_KEYWORDS = ("auto", "imagenet", "flat")
 
 
 class EnsembleConfig(Strict):
@@ -73,6 +77,15 @@ class MdsConfig(JobConfig):
     )
     show: int = Field(16, gt=0, description="samples in the before/after image grid")
     ensemble: EnsembleConfig | None = None
+
+    def input_files(self) -> dict[str, Path]:
+        """The files the run reads (their content is part of the run's identity)."""
+        files = {}
+        if self.hierarchy not in HIERARCHY_KEYWORDS:
+            files["hierarchy"] = Path(self.hierarchy)
+        if self.ensemble is not None and self.ensemble.data.endswith(".npz"):
+            files["ensemble.data"] = Path(self.ensemble.data)
+        return files
 
     @model_validator(mode="after")
     def _chunk_at_most_starts(self) -> MdsConfig:
