@@ -147,19 +147,28 @@ class FileAnnotator:
         return [self.folder / n for n in names if (self.folder / n).exists()]
 
     def read_answers(self) -> dict[str, int]:
-        """All answers in the answer files; a bad row is an error naming file and line."""
-        if self.context is None:
+        """All answers in the answer files; a bad row is an error naming file and line, and two
+        different answers for one item (in one file or two) an error naming both places."""
+        ctx = self.context
+        if ctx is None:
             raise RunError("file annotator used before attach()")
         out: dict[str, int] = {}
+        said: dict[str, str] = {}  # item -> where its answer was read
         for path in self.answer_files:
             rows = _read_csv_answers(path) if path.suffix == ".csv" else _read_json_answers(path)
             for where, item, value in rows:
-                if item not in self.context.index:
+                if item not in ctx.index:
                     raise ConfigError(f"{where}: item {item!r} is not an item of this run "
                                       "(answers for another run or data set?)")
                 if value is None or str(value).strip() == "":
                     continue
-                out[item] = parse_label(value, self.context.classes, where)
+                label = parse_label(value, ctx.classes, where)
+                if item in out and out[item] != label:
+                    raise ConfigError(
+                        f"conflicting answers for item {item!r}: {said[item]} says "
+                        f"{ctx.classes[out[item]]!r}, {where} says {ctx.classes[label]!r}; "
+                        "keep one of them")
+                out[item], said[item] = label, where
         return out
 
     def annotate(
