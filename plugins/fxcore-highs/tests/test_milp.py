@@ -379,3 +379,89 @@ def test_paper_model_is_literal() -> None:
     n_wrong = int((label[agree] != truth[agree]).sum())
     assert captured["cols"] == 3 + a
     assert captured["rows"] == 2 * a + (1 if n_wrong > rule.max_errors else 0)
+
+
+# ---------------------------------------------------------------- n = 4, 5 (issue #10)
+
+
+def correlated_probs(
+    seed: int, m: int, n: int, n_classes: int = 4, wrong: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Classifiers that mostly agree, with confidences driven by a shared per-item difficulty
+    (like real outputs), some rounded to a few levels (ties, as forests give) and some at 1."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(n_classes, size=m)
+    ease = rng.beta(2, 2, size=m)
+    probs = np.zeros((n, m, n_classes))
+    for i in range(m):
+        base = truth[i] if rng.random() > wrong * (1 - ease[i]) else (truth[i] + 1) % n_classes
+        for k in range(n):
+            label = base if rng.random() < 0.9 else rng.integers(n_classes)
+            top = float(np.clip(0.4 + 0.6 * ease[i] + rng.normal(0, 0.08), 1 / n_classes, 1.0))
+            if k % 3 == 1:
+                top = max(round(top * 10) / 10, 0.3)
+            rest = rng.dirichlet(np.ones(n_classes - 1)) * (1 - top)
+            probs[k, i, label] = top
+            probs[k, i, [c for c in range(n_classes) if c != label]] = rest
+    return probs, truth
+
+
+@pytest.mark.parametrize("seed,n,alpha", [(0, 4, 0.8), (4, 4, 0.9), (8, 4, 0.8), (12, 4, 0.9),
+                                          *[(s, 5, a) for s in (0, 3) for a in (0.8, 0.9)]])
+def test_four_and_five_classifiers_match_brute_force(seed: int, n: int, alpha: float) -> None:
+    probs, truth = make_probs(seed, m=12, n=n, acc=0.6)
+    agree, label, conf = conditions(probs, "all")
+    correct = label[agree] == truth[agree]
+    want = brute_force(conf[agree], correct, plain_rule(alpha, 12))
+    policy = fit_opal(probs, truth, alpha)
+    assert policy.status in ("optimal", "unreachable")
+    assert policy.stats.objective == want
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n", [4, 5])
+def test_cone_search_equals_global_milp_for_four_and_five(seed: int, n: int) -> None:
+    """The cone search (bitset bounds, line searches, leaves) against one plain HiGHS MILP over
+    all w ≥ 0, on correlated outputs with ties and confidences of 1, both conditions and the
+    guarantee rule."""
+    probs, truth = correlated_probs(100 + seed, m=70, n=n)
+    for kw in ({"condition": "all"}, {"condition": "majority"}, {"guarantee": 0.2}):
+        alpha = 0.9 if "guarantee" in kw else 0.97
+        fast = fit_opal(probs, truth, alpha, **kw)
+        slow = fit_opal(probs, truth, alpha, cones=False, **kw)
+        assert fast.status == slow.status, kw
+        assert fast.status in ("optimal", "unreachable"), kw
+        assert fast.stats.objective == slow.stats.objective, kw
+        auto, labels = fast.decide(probs)
+        assert int(auto.sum()) >= fast.stats.objective
+
+
+def test_beaten_counts_match_pairwise_definition() -> None:
+    """The bitset counts of the cone bound equal the pairwise definition, with ties, zeros,
+    groups holding several wrong items and hard rows."""
+    from fxcore_highs.reduce import Reduced
+
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        n = int(rng.integers(2, 6))
+        g = int(rng.integers(1, 150))
+        vec = np.round(rng.random((g, n)), 1 + trial % 3)
+        vec[rng.random((g, n)) < 0.1] = 0.0
+        wrong = rng.integers(0, 3, size=g) * (rng.random(g) < 0.4)
+        hard = np.round(rng.random((int(rng.integers(0, 4)), n)), 2)
+        red = Reduced(vec, np.maximum(wrong, 1) + 1, wrong, hard, np.ones(n), g)
+        gen = rng.dirichlet(np.ones(n), size=n)
+        gen[rng.random((n, n)) < 0.2] = 0.0
+        t_max = int(rng.integers(0, 6))
+        free = np.flatnonzero(rng.random(g) < 0.7)
+        forced, maybe = cones._beaten_counts(red, gen, free, t_max)
+        v = vec[free] @ gen.T
+        rows = np.vstack([vec[wrong > 0], hard]) @ gen.T * (1.0 + EPS)
+        counts = np.concatenate([wrong[wrong > 0], np.full(len(hard), t_max + 1)])
+        beats = (rows[None, :, :] > v[:, None, :]) | (v[:, None, :] == 0)
+        n_hard = len(hard)
+        for got, test in ((forced, beats.all(axis=2)), (maybe, beats.any(axis=2))):
+            want = test[:, : len(counts) - n_hard] @ counts[: len(counts) - n_hard]
+            if n_hard:
+                want = want + (t_max + 1) * test[:, len(counts) - n_hard :].any(axis=1)
+            assert np.array_equal(got, want), trial
