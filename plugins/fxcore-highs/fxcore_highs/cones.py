@@ -151,7 +151,42 @@ def _popcount(words: np.ndarray) -> np.ndarray:
     return _POP8[words.view(np.uint8)].sum(axis=1)
 
 
+_BITSET_MIN = 100_000
+"""Free groups × wrong rows from which the bitset counts beat the pairwise boolean matrices
+(their sorts and suffix tables cost more than they save on small cones)."""
+
+
 def _beaten_counts(
+    red: Reduced, gen: np.ndarray, free: np.ndarray, t_max: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(forced, maybe)`` of :func:`_beaten_bitsets`, pairwise on small problems."""
+    n_rows = int(red.wrong.sum()) + len(red.hard)
+    if len(free) * n_rows >= _BITSET_MIN:
+        return _beaten_bitsets(red, gen, free, t_max)
+    return _beaten_pairwise(red, gen, free, t_max)
+
+
+def _beaten_pairwise(
+    red: Reduced, gen: np.ndarray, free: np.ndarray, t_max: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The counts of :func:`_beaten_bitsets` from (free × rows) booleans per generator."""
+    wrong_idx = np.flatnonzero(red.wrong > 0)
+    vec = red.vec[free] @ gen.T
+    scaled = (1.0 + EPS) * (np.vstack([red.vec[wrong_idx], red.hard]) @ gen.T)
+    counts = np.concatenate([red.wrong[wrong_idx], np.full(len(red.hard), t_max + 1)])
+    zero = vec == 0  # c_ik = 0 puts no condition on generator k
+    every = np.ones((len(free), len(scaled)), dtype=bool)
+    some = np.zeros((len(free), len(scaled)), dtype=bool)
+    for k in range(len(gen)):
+        above = scaled[None, :, k] > vec[:, None, k]  # (free, rows)
+        if zero[:, k].any():
+            above |= zero[:, k, None]
+        every &= above
+        some |= above
+    return every @ counts, some @ counts
+
+
+def _beaten_bitsets(
     red: Reduced, gen: np.ndarray, free: np.ndarray, t_max: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each free group i: wrong items j with ``(1+ε) c'_jk > c'_ik`` at *every* generator k

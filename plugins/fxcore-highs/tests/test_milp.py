@@ -454,7 +454,12 @@ def test_beaten_counts_match_pairwise_definition() -> None:
         gen[rng.random((n, n)) < 0.2] = 0.0
         t_max = int(rng.integers(0, 6))
         free = np.flatnonzero(rng.random(g) < 0.7)
-        forced, maybe = cones._beaten_counts(red, gen, free, t_max)
+        forced, maybe = cones._beaten_bitsets(red, gen, free, t_max)
+        pair = cones._beaten_pairwise(red, gen, free, t_max)
+        hit = (pair[0] > t_max, pair[1] > t_max)  # hard rows: T + 1 each there, once here
+        assert np.array_equal(forced > t_max, hit[0]) and np.array_equal(maybe > t_max, hit[1])
+        assert np.array_equal(np.minimum(forced, t_max + 1), np.minimum(pair[0], t_max + 1))
+        assert np.array_equal(np.minimum(maybe, t_max + 1), np.minimum(pair[1], t_max + 1))
         v = vec[free] @ gen.T
         rows = np.vstack([vec[wrong > 0], hard]) @ gen.T * (1.0 + EPS)
         counts = np.concatenate([wrong[wrong > 0], np.full(len(hard), t_max + 1)])
