@@ -77,7 +77,9 @@ def validate_config(
 def check_components(config: JobConfig, registry: Registry, where: str = "") -> None:
     """Every component named by ``config`` is installed and accepts its params."""
     for field, kind in type(config).component_fields.items():
-        value = getattr(config, field)
+        value: Any = config
+        for part in field.split("."):  # "data.dataset": a field of a nested table
+            value = getattr(value, part, None)
         specs: list[tuple[str, ComponentSpec]]
         if value is None:
             continue

@@ -162,6 +162,22 @@ class Annotator(Protocol):
     ) -> list[int | None]: ...
 
 
+@runtime_checkable
+class Dataset(Protocol):
+    """Real labelled images, read from files the plugin knows (configs name it, never code).
+
+    ``classes``: the class names; ``splits``: the split names offered (``"all"`` for every
+    image, usually also ``"train"`` and ``"test"``); ``split(which) -> (images, labels)`` with
+    images ``uint8 (N, H, W)`` / ``(N, C, H, W)`` or float in ``[0, 1]`` and labels ``(N,)``
+    class indices. Optional ``files``: the paths it reads, whose sha256 joins a run's identity.
+    """
+
+    classes: Sequence[str]
+    splits: Sequence[str]
+
+    def split(self, which: str) -> tuple[Any, Any]: ...
+
+
 #: kind -> the Protocol its components follow
 CONTRACTS: dict[str, type] = {
     "generator": Generator,
@@ -171,4 +187,5 @@ CONTRACTS: dict[str, type] = {
     "divergence": Divergence,
     "labeller": Labeller,
     "annotator": Annotator,
+    "dataset": Dataset,
 }

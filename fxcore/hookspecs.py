@@ -130,6 +130,19 @@ def fxcore_register_annotators(register: Register) -> None:
     """
 
 
+@hookspec
+def fxcore_register_datasets(register: Register) -> None:
+    """Register data sets: real labelled images a config names instead of code (contract
+    :class:`fxcore.contracts.Dataset`).
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_datasets(register):
+            register("mnist", MnistDigits)
+    """
+
+
 #: component kind -> name of its registration hook
 HOOK_BY_KIND: dict[str, str] = {
     "generator": "fxcore_register_generators",
@@ -139,5 +152,6 @@ HOOK_BY_KIND: dict[str, str] = {
     "divergence": "fxcore_register_divergences",
     "labeller": "fxcore_register_labellers",
     "annotator": "fxcore_register_annotators",
+    "dataset": "fxcore_register_datasets",
 }
 KINDS: tuple[str, ...] = tuple(HOOK_BY_KIND)

@@ -361,6 +361,8 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("selector", "ga"): "fxcore-pymoo",
     ("selector", "tway"): "fxcore-allpairs",
     ("selector", "botorch"): "fxcore-botorch",
+    ("dataset", "mnist"): "fxcore-mnist",
+    ("dataset", "fashion"): "fxcore-mnist",
     **{("selector", name): "fxcore-sklearn" for name in (
         "surrogate", "rf", "lasso", "linear", "svr", "bayesian-ridge", "lasso-greedy")},
 }

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COMPONENT = re.compile(r"^([a-z0-9][a-z0-9_.-]*/)?[a-z0-9][a-z0-9_.-]*$")
@@ -201,9 +202,21 @@ class ComponentSpec(Strict):
         return v
 
 
+def no_code(key: str, value: Any, instead: str) -> PydanticCustomError:
+    """The error for a config key that used to name code to import and call (``module:function``):
+    nothing is imported or called; the message says what to write instead."""
+    return PydanticCustomError(
+        "no_code",
+        "{key} = {value} is refused: configs can no longer run code (nothing was imported or "
+        "called); {instead}",
+        {"key": key, "value": repr(value)[:80], "instead": instead},
+    )
+
+
 class JobConfig(Strict):
-    """Base of the job configs. ``component_fields`` maps a field to its component kind; the
-    config loader checks each named component is installed and validates its ``params``."""
+    """Base of the job configs. ``component_fields`` maps a field (``a.b`` for a field of a
+    nested table) to its component kind; the config loader checks each named component is
+    installed and validates its ``params``."""
 
     component_fields: ClassVar[dict[str, str]] = {}
 
