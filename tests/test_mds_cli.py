@@ -45,8 +45,7 @@ lr = 0.05
 show = 4
 
 [ensemble]
-data = "fxcore_mnist.data:load_dataset"
-data_args = { name = "mnist" }
+dataset = "mnist/mnist"
 min_samples = 3
 examples_per_cluster = 3
 """

@@ -228,5 +228,5 @@ def test_input_files_are_the_hierarchy_and_the_ensemble_data(registry: Registry,
                                                              tmp_path: Path) -> None:
     tree = tmp_path / "tree.json"
     assert config(registry).input_files() == {}
-    cfg = config(registry, hierarchy=str(tree), ensemble={"data": str(tmp_path / "d.npz")})
-    assert cfg.input_files() == {"hierarchy": tree, "ensemble.data": tmp_path / "d.npz"}
+    cfg = config(registry, hierarchy=str(tree), ensemble={"path": str(tmp_path / "d.npz")})
+    assert cfg.input_files() == {"hierarchy": tree, "ensemble.path": tmp_path / "d.npz"}

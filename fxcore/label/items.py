@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from fxcore.datasets import dataset_files, open_dataset, read_split
 from fxcore.errors import ConfigError
+from fxcore.plugins import Registry
 from fxcore.schemas.label import LabelData
 
 
@@ -25,6 +27,7 @@ class Items:
     rows: list[dict[str, Any]] | None = None
     x: np.ndarray | None = None
     notes: dict[str, int] = field(default_factory=dict)  # e.g. values clipped when loading
+    files: dict[str, Path] = field(default_factory=dict)  # data set files read (label -> path)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -73,38 +76,17 @@ def as_images(images: Any, where: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(out))
 
 
-def _unpack(obj: Any, split: str | None, where: str) -> tuple[Any, Any, list[str] | None]:
-    classes = getattr(obj, "classes", None)
-    if split is not None:
-        if not callable(getattr(obj, "split", None)):
-            raise ConfigError(f"{where}: data.params.split is given but the data has no split()")
-        images, labels = obj.split(split)[:2]
-    elif isinstance(obj, tuple):
-        images, labels = obj[0], obj[1] if len(obj) > 1 else None
-        classes = list(obj[2]) if len(obj) > 2 else classes
-    else:
-        images, labels = getattr(obj, "images", None), getattr(obj, "labels", None)
-    if images is None:
-        raise ConfigError(f"{where}: the data has no images")
-    return images, labels, list(classes) if classes is not None else None
-
-
-def load_items(data: LabelData, seed: int = 0, classes: list[str] | None = None) -> Items:
-    """Load ``data``; ``classes`` (the classifiers') is used when the data names none."""
-    if data.loader is not None:
-        module_name, func_name = data.loader.split(":")
-        where = f"data.loader {data.loader}"
-        try:
-            func = getattr(importlib.import_module(module_name), func_name)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"{where}: cannot import ({exc}); is its plugin installed?") from None
-        params = dict(data.params)
-        split = params.pop("split", None)
-        try:
-            obj = func(**params)
-        except (TypeError, ValueError, FileNotFoundError) as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        images, labels, data_classes = _unpack(obj, split, where)
+def load_items(data: LabelData, seed: int = 0, classes: list[str] | None = None,
+               registry: Registry | None = None) -> Items:
+    """Load ``data``; ``classes`` (the classifiers') is used when the data names none.
+    ``items.files`` lists the files read (``label -> path``), for the run's identity."""
+    files: dict[str, Path] = {}
+    if data.dataset is not None:
+        where = f"data.dataset {data.dataset.name}"
+        dataset = open_dataset(data.dataset, registry, "data.dataset")
+        images, labels = read_split(dataset, data.split or "all", where)
+        data_classes = [str(c) for c in dataset.classes] or None
+        files = dataset_files(dataset, where)
     else:
         assert data.path is not None
         where = f"data.path {data.path}"
@@ -129,4 +111,4 @@ def load_items(data: LabelData, seed: int = 0, classes: list[str] | None = None)
         ids = np.sort(np.random.default_rng(seed).choice(len(tensor), data.limit, replace=False))
         tensor = tensor[torch.as_tensor(ids)]
         truth = None if truth is None else truth[ids]
-    return Items([str(i) for i in ids], names, truth, images=tensor)
+    return Items([str(i) for i in ids], names, truth, images=tensor, files=files)

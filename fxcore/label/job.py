@@ -22,8 +22,10 @@ def default_out(job: str = "label") -> Path:
     return Path("runs") / f"{job}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _open(out: Path, config: Any, resume: bool) -> tuple[RunStore, dict[str, Any] | None]:
-    store = RunStore.open(out, "label", config, resume=resume, inputs=config.input_files())
+def _open(out: Path, config: Any, resume: bool,
+          files: dict[str, Path] | None = None) -> tuple[RunStore, dict[str, Any] | None]:
+    inputs = {**config.input_files(), **(files or {})}
+    store = RunStore.open(out, "label", config, resume=resume, inputs=inputs)
     if resume and store.info.get("summary") and store.get_state("status") == "complete":
         return store, dict(store.info["summary"], resumed=True)
     return store, None
@@ -45,7 +47,7 @@ def run_label(
     labeller = registry.create("labeller", config.labeller, where="labeller")
     annotator = annotator or registry.create("annotator", config.annotator, where="annotator")
     first = [str(c) for c in classifiers[0].classes]
-    items = load_items(config.data, seed=config.seed, classes=first)
+    items = load_items(config.data, seed=config.seed, classes=first, registry=registry)
     for k, clf in enumerate(classifiers):
         if [str(c) for c in clf.classes] != items.classes:
             raise ConfigError(f"classifiers.{k}: its classes {list(clf.classes)[:5]}… differ "
@@ -57,7 +59,7 @@ def run_label(
                          factory=_fresh(registry, spec, f"classifiers.{k}"))
               for k, (c, n, spec) in enumerate(zip(classifiers, names, config.classifiers,
                                                    strict=True))]
-    store, done = _open(out, config, resume)
+    store, done = _open(out, config, resume, items.files)
     with store:
         if done is not None:
             return done

@@ -13,7 +13,6 @@ components, with example images per cluster.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from fxcore import checks
+from fxcore.datasets import dataset_files, open_dataset, read_split
 from fxcore.errors import ConfigError
 from fxcore.imaging import save_image_grid
 from fxcore.mds.optimise import check_setup
@@ -46,30 +46,43 @@ def _as_images(images: Any) -> torch.Tensor:
     return x.float()
 
 
-def load_split(spec: EnsembleConfig, split: str) -> tuple[torch.Tensor, np.ndarray]:
-    """``(images (N, C, H, W) in [0, 1], labels (N,))`` of the ``train`` or ``test`` split."""
-    if spec.data.endswith(".npz"):
-        path = Path(spec.data)
+class NpzSplits:
+    """The ``train`` / ``test`` splits of an ``.npz`` file (``{split}_images``,
+    ``{split}_labels``), read the way a registered data set is."""
+
+    splits = ("train", "test")
+
+    def __init__(self, path: Path) -> None:
         if not path.is_file():
-            raise ConfigError(f"ensemble.data: {path} not found")
-        arrays = np.load(path)
-        keys = (f"{split}_images", f"{split}_labels")
+            raise ConfigError(f"ensemble.path: {path} not found")
+        self.path = path
+
+    def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        arrays = np.load(self.path, allow_pickle=False)
+        keys = (f"{which}_images", f"{which}_labels")
         missing = [k for k in keys if k not in arrays]
         if missing:
-            raise ConfigError(f"ensemble.data: {path} has no array {missing[0]!r}")
-        images, labels = arrays[keys[0]], arrays[keys[1]]
-    else:
-        module_name, _, func_name = spec.data.partition(":")
-        try:
-            func = getattr(importlib.import_module(module_name), func_name)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise ConfigError(f"ensemble.data: cannot import {spec.data!r}: {exc}") from None
-        try:
-            source = func(**spec.data_args)
-            images, labels = source.split(split)
-        except Exception as exc:  # noqa: BLE001 - the user's data function
-            raise ConfigError(f"ensemble.data: {spec.data}(**data_args).split({split!r}) "
-                              f"failed: {type(exc).__name__}: {exc}") from None
+            raise ConfigError(f"ensemble.path: {self.path} has no array {missing[0]!r}")
+        return arrays[keys[0]], arrays[keys[1]]
+
+
+def data_source(spec: EnsembleConfig, registry: Registry | None = None) -> Any:
+    """The ``ensemble.dataset`` (built by its plugin) or the ``ensemble.path`` file; both must
+    offer the splits ``train`` and ``test``."""
+    if spec.path is not None:
+        return NpzSplits(spec.path)
+    assert spec.dataset is not None
+    source = open_dataset(spec.dataset, registry, "ensemble.dataset")
+    missing = [s for s in ("train", "test") if s not in [str(x) for x in source.splits]]
+    if missing:
+        raise ConfigError(f"ensemble.dataset: {spec.dataset.name} has no {missing[0]!r} split "
+                          f"(it has: {', '.join(map(str, source.splits))})")
+    return source
+
+
+def load_split(source: Any, split: str) -> tuple[torch.Tensor, np.ndarray]:
+    """``(images (N, C, H, W) in [0, 1], labels (N,))`` of the ``train`` or ``test`` split."""
+    images, labels = read_split(source, split, "ensemble")
     return _as_images(images), np.asarray(labels, dtype=np.int64)
 
 
@@ -190,14 +203,15 @@ def _plot_clusters(zs: np.ndarray, labels: np.ndarray, eps: float, path: Path) -
 
 
 # ---------------------------------------------------------------------- the study
-def prepare_ensemble(config: MdsConfig, registry: Registry | None = None) -> Prepared:
-    """Build the members, fit them on bootstrap samples, check them (nothing written yet)."""
+def prepare_ensemble(config: MdsConfig, source: Any,
+                     registry: Registry | None = None) -> Prepared:
+    """Build the members, fit them on bootstrap samples of ``source``'s training split, check
+    them (nothing written yet)."""
     spec = config.ensemble
-    if spec is None:
-        raise ConfigError("ensemble: --ensemble needs an [ensemble] table (data, ...)")
+    assert spec is not None
     setup = build_setup(config, registry)
     if spec.bootstrap:
-        x, y = load_split(spec, "train")
+        x, y = load_split(source, "train")
         fit_bagging(setup.classifiers, setup.names, x, y, config.seed)
     setup = check_setup(setup, config.conditions)
     missing = [c for c in (config.conditions or setup.generator.conditions or [])
@@ -209,14 +223,14 @@ def prepare_ensemble(config: MdsConfig, registry: Registry | None = None) -> Pre
     return Prepared(config, setup, resolve_hierarchy(config.hierarchy, setup.classes))
 
 
-def evaluate(store: RunStore, prep: Prepared) -> dict[str, Any]:
+def evaluate(store: RunStore, prep: Prepared, source: Any) -> dict[str, Any]:
     """Scores on test / start / MDS images, clusters of MDS latents; writes the artefacts."""
     config, setup = prep.config, prep.setup
     spec = config.ensemble
     assert spec is not None
     records = sorted(store.records("start"), key=lambda r: r["start"])
     labels = np.array([setup.classes.index(r["condition"]) for r in records])
-    xt, yt = load_split(spec, "test")
+    xt, yt = load_split(source, "test")
     if spec.test_size:
         xt, yt = xt[: spec.test_size], yt[: spec.test_size]
     g = setup.generator
@@ -263,6 +277,10 @@ def evaluate(store: RunStore, prep: Prepared) -> dict[str, Any]:
 def run_ensemble(config: MdsConfig, out: str | Path, resume: bool = False,
                  registry: Registry | None = None, show_progress: bool = True) -> dict[str, Any]:
     """``fx mds --ensemble``: bag the members, run MDS across them, score, cluster."""
-    prep = prepare_ensemble(config, registry)
+    if config.ensemble is None:
+        raise ConfigError("ensemble: --ensemble needs an [ensemble] table (dataset, ...)")
+    source = data_source(config.ensemble, registry)
+    prep = prepare_ensemble(config, source, registry)
     return run_mds(config, out, resume=resume, prepared=prep, show_progress=show_progress,
-                   extra=evaluate)
+                   extra=lambda store, p: evaluate(store, p, source),
+                   inputs=dataset_files(source, "ensemble.dataset"))

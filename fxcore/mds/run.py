@@ -90,15 +90,18 @@ def run_mds(
     show_progress: bool = True,
     job: str = JOB,
     extra: Callable[[RunStore, Prepared], dict[str, Any]] | None = None,
+    inputs: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the job into ``out``; returns the summary written to ``run.json``.
 
-    ``extra(store, prepared)`` adds to the summary after the report (the ensemble study).
+    ``extra(store, prepared)`` adds to the summary after the report (the ensemble study);
+    ``inputs``: files read besides the config's own (their sha256 joins the run's identity).
     """
     from fxcore.mds.report import write_artefacts
 
     prep = prepared or prepare(config, registry)
-    store = RunStore.open(out, job, config, resume=resume, inputs=config.input_files())
+    files = {**config.input_files(), **(inputs or {})}
+    store = RunStore.open(out, job, config, resume=resume, inputs=files)
     try:
         if store.complete and resume:
             return dict(store.info.get("summary", {}))

@@ -3,44 +3,46 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from fxcore.schemas.common import ComponentSpec, JobConfig, Strict
+from fxcore.schemas.common import ComponentSpec, JobConfig, Strict, no_code
 
 TABULAR: tuple[Literal["rf", "lr", "gb"], ...] = ("rf", "lr", "gb")
-_LOADER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+USE_DATASET = ('name a registered data set instead: dataset = "mnist/mnist" (with split = '
+               '"test" for a part of it; fx plugins lists the data sets), or path = "items.npz"')
 
 
 class LabelData(Strict):
     """Where the items to label come from.
 
-    Either ``loader = "module:function"`` (called with ``params``; it returns an object with
-    ``images (N, C, H, W)``, ``labels (N,)`` and ``classes``, or the tuple ``(images, labels[,
-    classes])``), or ``path`` to an ``.npz`` file with ``images``, optional ``labels`` and
-    ``classes``. ``labels`` are the ground truth, used only by the ``simulate`` annotator and for
-    scoring. ``limit`` keeps a random subset of that many items (seeded by the run's seed).
+    Either ``dataset``, a registered data set (``"plugin/name"`` or ``{name, params}``; ``fx
+    plugins`` lists them) and its ``split`` (default ``"all"``), or ``path`` to an ``.npz`` file
+    with ``images``, optional ``labels`` and ``classes``. ``labels`` are the ground truth, used
+    only by the ``simulate`` annotator and for scoring. ``limit`` keeps a random subset of that
+    many items (seeded by the run's seed). A config never names code to run.
     """
 
-    loader: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    dataset: ComponentSpec | None = None
+    split: str | None = Field(None, description="split of the dataset (default 'all')")
     path: Path | None = None
     limit: int | None = Field(None, gt=0)
 
-    @field_validator("loader")
+    @model_validator(mode="before")
     @classmethod
-    def _loader_form(cls, v: str | None) -> str | None:
-        if v is not None and not _LOADER.match(v):
-            raise ValueError(f"{v!r} is not of the form 'package.module:function'")
-        return v
+    def _no_loader(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "loader" in data:
+            raise no_code("loader", data["loader"], USE_DATASET)
+        return data
 
     @model_validator(mode="after")
     def _one_source(self) -> LabelData:
-        if (self.loader is None) == (self.path is None):
-            raise ValueError("give exactly one of data.loader and data.path")
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("give exactly one of data.dataset and data.path")
+        if self.split is not None and self.dataset is None:
+            raise ValueError("data.split applies to data.dataset only")
         return self
 
 
@@ -120,6 +122,7 @@ class LabelConfig(_LabelCommon):
         "classifiers": "classifier",
         "labeller": "labeller",
         "annotator": "annotator",
+        "data.dataset": "dataset",
     }
 
     data: LabelData

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
-from fxcore.schemas.common import ComponentSpec, JobConfig, Strict
+from fxcore.schemas.common import ComponentSpec, JobConfig, Strict, no_code
 
 #: ``hierarchy`` values that name no file
 HIERARCHY_KEYWORDS = ("auto", "imagenet", "flat")
@@ -16,16 +17,16 @@ HIERARCHY_KEYWORDS = ("auto", "imagenet", "flat")
 class EnsembleConfig(Strict):
     """``fx mds --ensemble``: the classifiers form a bagging ensemble (mean probability).
 
-    ``data`` names the real data: ``"module:function"``, called with ``data_args`` as keyword
-    arguments, returning an object whose ``split("train")`` / ``split("test")`` give
-    ``(images, labels)`` (``uint8 (N, H, W)`` or float ``(N, C, H, W)`` in [0, 1]; class
-    indices), or the path of an ``.npz`` file with ``train_images``, ``train_labels``,
-    ``test_images``, ``test_labels``. With ``bootstrap`` each classifier is fit (its ``fit``
-    method) on its own bootstrap sample of the training split; build them untrained.
+    The real data is either ``dataset``, a registered data set (``"plugin/name"``; ``fx
+    plugins`` lists them) with the splits ``train`` and ``test``, or ``path``, an ``.npz`` file
+    with ``train_images``, ``train_labels``, ``test_images``, ``test_labels`` (images ``uint8
+    (N, H, W)`` or float ``(N, C, H, W)`` in [0, 1]; labels class indices). With ``bootstrap``
+    each classifier is fit (its ``fit`` method) on its own bootstrap sample of the training
+    split; build them untrained. A config never names code to run.
     """
 
-    data: str = Field(description="'module:function' or a .npz path")
-    data_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    dataset: ComponentSpec | None = None
+    path: Path | None = Field(None, description="an .npz file instead of a dataset")
     bootstrap: bool = Field(True, description="fit each classifier on a bootstrap sample")
     test_size: int | None = Field(None, gt=0, description="use the first N test images")
     eps_grid: list[float] = Field(
@@ -35,6 +36,24 @@ class EnsembleConfig(Strict):
     )
     min_samples: int = Field(5, gt=0, description="DBSCAN min_samples")
     examples_per_cluster: int = Field(8, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_code(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("data" in data or "data_args" in data):
+            old = data.get("data")
+            if isinstance(old, str) and old.endswith(".npz"):
+                raise PydanticCustomError(
+                    "renamed", "data = {old} is now written path = {old}", {"old": repr(old)})
+            raise no_code("data", old, 'name a registered data set instead: dataset = '
+                          '"mnist/mnist" (fx plugins lists them), or path = "data.npz"')
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnsembleConfig:
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("give exactly one of ensemble.dataset and ensemble.path")
+        return self
 
 
 class MdsConfig(JobConfig):
@@ -49,6 +68,7 @@ class MdsConfig(JobConfig):
         "generator": "generator",
         "classifiers": "classifier",
         "divergence": "divergence",
+        "ensemble.dataset": "dataset",
     }
 
     generator: ComponentSpec
@@ -83,8 +103,8 @@ class MdsConfig(JobConfig):
         files = {}
         if self.hierarchy not in HIERARCHY_KEYWORDS:
             files["hierarchy"] = Path(self.hierarchy)
-        if self.ensemble is not None and self.ensemble.data.endswith(".npz"):
-            files["ensemble.data"] = Path(self.ensemble.data)
+        if self.ensemble is not None and self.ensemble.path is not None:
+            files["ensemble.path"] = self.ensemble.path
         return files
 
     @model_validator(mode="after")
