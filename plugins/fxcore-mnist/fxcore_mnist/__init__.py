@@ -6,13 +6,16 @@ Components (names are stable):
   (:mod:`fxcore_mnist.render`);
 - classifiers ``cnn``, ``mlp``, ``linear``: trained on first use, cached
   (:mod:`fxcore_mnist.classifiers`);
-- filter ``ink``: drops images whose digit is mostly destroyed (:mod:`fxcore_mnist.filters`).
+- filter ``ink``: drops images whose digit is mostly destroyed (:mod:`fxcore_mnist.filters`);
+- data sets ``mnist`` (MNIST-5k) and ``fashion`` (Fashion-MNIST), each with the splits
+  ``train``, ``test`` and ``all`` (:mod:`fxcore_mnist.data`).
 
 Plain-python API: :func:`load_dataset`, :func:`to_tensor`, :func:`load_classifier`.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fxcore import hookimpl
@@ -60,3 +63,9 @@ def fxcore_register_classifiers(register: Any) -> None:
 @hookimpl
 def fxcore_register_filters(register: Any) -> None:
     register("ink", InkFilter, InkParams)
+
+
+@hookimpl
+def fxcore_register_datasets(register: Any) -> None:
+    register("mnist", partial(load_dataset, "mnist"))
+    register("fashion", partial(load_dataset, "fashion"))

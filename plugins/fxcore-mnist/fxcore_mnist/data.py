@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -52,7 +52,11 @@ class DataNotFound(FileNotFoundError):
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Images ``uint8 (N, 28, 28)``, labels ``int64 (N,)``, class names and a fixed split."""
+    """Images ``uint8 (N, 28, 28)``, labels ``int64 (N,)``, class names and a fixed split;
+    registered as the data sets ``mnist/mnist`` and ``mnist/fashion`` (contract
+    :class:`fxcore.contracts.Dataset`). ``files``: the files it was read from."""
+
+    splits: ClassVar[tuple[str, ...]] = ("train", "test", "all")
 
     name: str
     images: np.ndarray
@@ -60,6 +64,7 @@ class Dataset:
     classes: tuple[str, ...]
     train_index: np.ndarray
     test_index: np.ndarray
+    files: tuple[Path, ...] = ()
 
     def split(self, which: Literal["train", "test", "all"]) -> tuple[np.ndarray, np.ndarray]:
         """``(images, labels)`` of the ``train`` / ``test`` split, or of ``all`` images."""
@@ -116,7 +121,7 @@ def _load_mnist5k() -> Dataset:
     )
     test.sort()
     train = np.setdiff1d(np.arange(len(labels)), test)
-    return Dataset("mnist", images, labels, MNIST_CLASSES, train, test)
+    return Dataset("mnist", images, labels, MNIST_CLASSES, train, test, (path,))
 
 
 def fashion_dir() -> Path:
@@ -174,7 +179,8 @@ def _load_fashion() -> Dataset:
     labels = np.concatenate([parts[0][1], parts[1][1]])
     train = np.arange(n_train)
     test = np.arange(n_train, len(labels))
-    return Dataset("fashion", images, labels, FASHION_CLASSES, train, test)
+    return Dataset("fashion", images, labels, FASHION_CLASSES, train, test,
+                   tuple(files.values()))
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

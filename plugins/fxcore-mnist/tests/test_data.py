@@ -79,3 +79,15 @@ def test_to_tensor() -> None:
     assert 0.0 <= float(x.min()) and float(x.max()) == 1.0
     with pytest.raises(ValueError, match=r"\(N, H, W\)"):
         to_tensor(np.zeros((2, 1, 28, 28), dtype=np.uint8))
+
+
+def test_registered_as_data_sets_with_their_files() -> None:
+    from fxcore.contracts import Dataset
+    from fxcore.plugins import Registry
+
+    reg = Registry.load(strict=True)
+    assert {"mnist/mnist", "mnist/fashion"} <= set(reg.names("dataset"))
+    ds = reg.create("dataset", "mnist/mnist")
+    assert isinstance(ds, Dataset) and ds is load_dataset("mnist")
+    assert set(ds.splits) == {"train", "test", "all"} and len(ds.split("test")[1]) == 1000
+    assert [p.name for p in ds.files] == ["mnist_5k.csv.gz"] and ds.files[0].is_file()
