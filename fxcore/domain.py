@@ -117,7 +117,7 @@ def invalid_mask(
         plain = np.ones(len(group), dtype=bool)  # one value per attribute: marked all at once
         for col in cols:
             plain &= [isinstance(v, str) for v in col]
-        picks = [[code[v] for v in compress(col, plain)] for code, col in
+        picks = [[code[str(v)] for v in compress(col, plain)] for code, col in
                  zip(codes, cols, strict=True)]
         sub[tuple(picks)] = True
         for rule in compress(group, ~plain):  # a list of values means any of them

@@ -231,6 +231,7 @@ class OpalRun:
         split, waiting = self._start()
         if waiting is not None:
             return waiting
+        assert self.probs is not None
         picks: list[list[int]] = self.store.get_state("active_picks", [])
         opt, rest = split.optimisation, split.rest
         rounds = 0
