@@ -155,3 +155,26 @@ def test_json_directory_is_refused_before_the_run(tmp_path) -> None:
                "0.9", "--labeller", "threshold", "--out", str(tmp_path / "run"),
                "--json", str(tmp_path)])
     assert rc == 2 and not (tmp_path / "run").exists()
+
+
+def test_damaged_cached_probabilities_and_foreign_journal_lines_are_refused(tmp_path, npz,
+                                                                            reg) -> None:
+    cfg = _cfg(reg, npz, certify={"enabled": False}, active=None)
+    out = tmp_path / "run"
+    run_label(cfg, out, registry=reg)
+    # a probs.npy of the wrong shape: one line naming the file, nothing overwritten
+    probs = out / "artefacts" / "probs.npy"
+    good = probs.read_bytes()
+    np.save(probs, np.zeros((3, 10, 10)))
+    with RunStore(out) as store:
+        store.set_state("status", "running")  # as if killed before the end
+        store.set_state("final", None)
+    with pytest.raises(ConfigError, match=r"probs.npy is damaged: shape \(3, 10, 10\)"):
+        run_label(cfg, out, resume=True, registry=reg)
+    probs.write_bytes(good)
+    # a journal line for an item this run does not have
+    with open(out / "answers.jsonl", "a") as fh:
+        fh.write(json.dumps({"item": "nope", "label": 1, "source": "manual"}) + "\n")
+    with pytest.raises(ConfigError, match=r"answers.jsonl: answers for 1 items that are not "
+                                          r"items of this run \(first: 'nope'\)"):
+        run_label(cfg, out, resume=True, registry=reg)

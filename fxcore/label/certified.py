@@ -91,7 +91,7 @@ class CertifiedRun(OpalRun):
             return self.probs
         path = self.store.artefact(f"probs-round{r}.npy")
         if path.exists():
-            return np.load(path)
+            return self._load_probs(path)
         with self._step("finetune"):
             index = np.concatenate([split.finetune, *[np.asarray(p, dtype=np.int64)
                                                       for p in picks[:r]]])

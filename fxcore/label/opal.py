@@ -25,11 +25,12 @@ import io
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fxcore.errors import RunError
+from fxcore.errors import ConfigError, RunError
 from fxcore.label.active import choose, uncertainty
 from fxcore.label.annotators import AnnotationContext
 from fxcore.label.baselines import agreed_scores
@@ -99,8 +100,12 @@ class OpalRun:
         contents = self.journal.read()
         if contents.partial:
             self.log(f"warning: {contents.partial}")
-        known = set(self.items.ids)
-        self.answers = {k: v for k, v in contents.answers.items() if k in known}
+        unknown = sorted(set(contents.answers) - set(self.items.ids))
+        if unknown:
+            raise ConfigError(f"{self.journal.path}: answers for {len(unknown)} items that are "
+                              f"not items of this run (first: {unknown[0]!r}); the journal "
+                              "belongs to another run or the items changed")
+        self.answers = dict(contents.answers)
 
     def _record(self, item: str, label: int) -> None:
         """Journal one answer at once (used by annotators that ask a person item by item)."""
@@ -177,7 +182,7 @@ class OpalRun:
     def _fit_and_predict(self, split: Split) -> np.ndarray:
         path = self.store.artefact("probs.npy")
         if path.exists():
-            return np.load(path)
+            return self._load_probs(path)
         with self._step("finetune"):
             if self.finetune:
                 labels = self._labels(split.finetune)
@@ -189,6 +194,18 @@ class OpalRun:
         buf = io.BytesIO()
         np.save(buf, probs)
         write_atomic(path, buf.getvalue())
+        return probs
+
+    def _load_probs(self, path: Path) -> np.ndarray:
+        """Stored probabilities of a resumed run, refused when damaged or of the wrong shape."""
+        shape = (len(self.models), len(self.items), len(self.items.classes))
+        try:
+            probs = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path} is damaged ({exc}); start a new run") from None
+        if probs.shape != shape or not np.isfinite(probs).all():
+            raise ConfigError(f"{path} is damaged: shape {probs.shape}, expected {shape} with "
+                              "finite values; start a new run")
         return probs
 
     def _fit_policy(self, opt: np.ndarray) -> Any:
