@@ -31,6 +31,11 @@ class Generator(Protocol):
     ``generate(prompt, attributes, n, seed)``: ``n`` images ``(n, C, H, W)`` in ``[0, 1]``; the
     same ``(prompt, attributes, n, seed)`` gives the same images, and image ``i`` of a call with
     seed ``s`` can be regenerated alone (plugins document how, e.g. ``seed + i``).
+
+    Optional, detected with ``hasattr``: ``check_attributes(attributes)``, given the domain's
+    ``{attribute: [values]}``, raises ``ValueError`` (one line naming the attribute and value)
+    when the generator cannot render some value; ``fx explore`` calls it before the run
+    directory is created, so the mistake is a config error (exit 2), not a failed run.
     """
 
     channels: int

@@ -155,6 +155,45 @@ def test_demo_out_under_a_regular_file(work: Path, capsys: pytest.CaptureFixture
                "--out file/demo: file is not a folder")
 
 
+# ---------------------------------------------------------------- config errors before the run dir
+
+
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str], message: str,
+            work: Path) -> None:
+    """``fx ARGV`` exits 2 with one line holding ``message`` (no advice to --resume: there is
+    no run), and leaves the folder as it was: no run dir, no output file."""
+    before = sorted(p.name for p in work.iterdir())
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("fx: error: ") and err.count("\n") == 1, err
+    assert message in err and "--resume" not in err, err
+    assert out == ""
+    assert sorted(p.name for p in work.iterdir()) == before
+
+
+def test_explore_rules_that_exclude_every_subdomain(work: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    domain = explore_config()["domain"]
+    domain["invalid"] = [{"rotation": ["upright", "tilted"]}]
+    (work / "empty.json").write_text(json.dumps(explore_config(domain=domain)))
+    refused(["explore", "empty.json", "--out", "run"], capsys,
+            "domain.invalid: domain 'digits': the invalid combinations exclude everything", work)
+
+
+def test_explore_attribute_value_the_generator_cannot_render(
+        work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found before the run exists (it used to fail in the run, advising a --resume that would
+    refuse the fixed config)."""
+    pytest.importorskip("fxcore_mnist")
+    domain = explore_config()["domain"]
+    domain["attributes"]["rotation"] = ["sideways", "none"]
+    (work / "mnist.json").write_text(json.dumps(explore_config(
+        domain=domain, generator="mnist/render")))
+    refused(["explore", "mnist.json", "--out", "run"], capsys,
+            "domain.attributes: generator 'mnist/render' (plugin fxcore-mnist) cannot render "
+            "every value: attribute 'rotation': unknown value 'sideways'; allowed: none,", work)
+
+
 # ---------------------------------------------------------------- Ctrl-C
 
 

@@ -1,7 +1,8 @@
 """Running an explore job: config -> components (through the registry) -> run store -> loop.
 
-Everything that can be wrong with a config (schema, components, params, class grouping, an
-occupied ``--out``) is found before the run directory is written.
+Everything that can be wrong with a config (schema, components, params, invalid rules that leave
+no subdomain, attribute values the generator cannot render, class grouping, an occupied
+``--out``) is found before the run directory is written.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from fxcore.checks import describe
 from fxcore.config import load_config
+from fxcore.domain import SubdomainSpace
 from fxcore.errors import ConfigError, FxError, RunError
 from fxcore.explore.loop import ExploreResult, make_grouping, run_explore, store_order
 from fxcore.paths import check_out_dir
@@ -90,6 +92,26 @@ def check_out(out: Path, resume: bool, config: ExploreConfig) -> None:
         raise ConfigError(f"{out} exists and is not an empty folder; choose another --out")
 
 
+def subdomain_space(config: ExploreConfig) -> SubdomainSpace:
+    """The valid subdomains; a domain whose ``invalid`` rules exclude all is a config error."""
+    try:
+        return SubdomainSpace(config.domain)
+    except ValueError as exc:
+        raise ConfigError(f"domain.invalid: {exc}; nothing to explore") from None
+
+
+def check_attribute_values(config: ExploreConfig, generator: Any, name: str) -> None:
+    """Ask a generator that can tell (optional ``check_attributes``, see
+    :class:`fxcore.contracts.Generator`) whether it renders every attribute value of the domain."""
+    check = getattr(generator, "check_attributes", None)
+    if check is None:
+        return
+    try:
+        check({a.name: list(a.values) for a in config.domain.attributes})
+    except ValueError as exc:
+        raise ConfigError(f"domain.attributes: {name} cannot render every value: {exc}") from None
+
+
 def explore(
     config: ExploreConfig,
     out: str | Path,
@@ -99,8 +121,10 @@ def explore(
 ) -> ExploreResult:
     """Run (or resume) ``config`` into the run directory ``out``."""
     out = Path(out)
+    space = subdomain_space(config)
     check_out(out, resume, config)
     parts = build_components(config, registry)
+    check_attribute_values(config, parts.generator, parts.names["generator"])
     grouping = make_grouping(config, parts.classifier)
     store = RunStore.open(out, JOB, config, resume=resume)
     try:
@@ -111,7 +135,7 @@ def explore(
         else:
             result = run_explore(
                 config, parts.generator, parts.classifier, parts.filter, parts.selector, store,
-                grouping=grouping, show_progress=show_progress, names=parts.names,
+                grouping=grouping, show_progress=show_progress, names=parts.names, space=space,
             )
         store.finish(result.summary())
         return result

@@ -225,13 +225,15 @@ def run_explore(
     grouping: ClassGrouping | None = None,
     show_progress: bool = True,
     names: dict[str, str] | None = None,
+    space: SubdomainSpace | None = None,
 ) -> ExploreResult:
     """Algorithm 1: propose, evaluate and record subdomains until the budget is used.
 
-    ``names``: kind -> how errors name each component (default: the config's component names).
+    ``names``: kind -> how errors name each component (default: the config's component names);
+    ``space``: the domain's subdomains when already enumerated.
     """
     names = names or component_names(config)
-    space = SubdomainSpace(config.domain)
+    space = space if space is not None else SubdomainSpace(config.domain)
     grouping = grouping or make_grouping(config, classifier)
     done = {e["index"]: Evaluation.model_validate(e) for e in store.records("evaluation")}
     recorded = [p["rows"] for p in store.records("proposal")]

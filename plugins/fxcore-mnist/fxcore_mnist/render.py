@@ -281,6 +281,18 @@ class Render:
             settings[key] = value
         return settings
 
+    def check_attributes(self, attributes: dict[str, Sequence[str]]) -> None:
+        """Every value of a domain's attributes can be rendered (the optional method of the
+        Generator contract, called before a run starts); errors name attribute and value."""
+        class_key = next((k for k in CLASS_ATTRIBUTES if k in attributes and k not in self.ignore),
+                         None)
+        for key, values in attributes.items():
+            for value in values:
+                if key == class_key:
+                    self._class_index(value, f"attribute {key!r}")
+                else:
+                    self.check({key: value})
+
     # --------------------------------------------------------------- generate
     def generate(self, prompt: str, attributes: dict[str, str], n: int, seed: int) -> torch.Tensor:
         """``(n, 1, 28, 28)`` images in ``[0, 1]``; image ``i`` depends on ``(seed, i,

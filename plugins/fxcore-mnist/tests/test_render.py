@@ -174,6 +174,19 @@ def test_unknown_attributes_and_values_are_clear_errors() -> None:
         gen.generate("", {"digit": "1", "rotation": "sideways"}, 2, 0)
 
 
+def test_check_attributes_covers_every_value_of_a_domain() -> None:
+    """What fx explore asks before a run: the same errors as generate, for every value."""
+    gen = Render()
+    gen.check_attributes({"digit": [str(d) for d in range(10)], **VOCABULARY})
+    with pytest.raises(ValueError, match="attribute 'rotation': unknown value 'sideways'"):
+        gen.check_attributes({"digit": ["1"], "rotation": ["none", "sideways"]})
+    with pytest.raises(ValueError, match="attribute 'digit': unknown class 'seven'"):
+        gen.check_attributes({"digit": ["1", "seven"]})
+    with pytest.raises(ValueError, match="attribute 'weather' is not rendered"):
+        gen.check_attributes({"digit": ["1"], "weather": ["sunny"]})
+    Render(ignore_attributes=["weather"]).check_attributes({"weather": ["any"]})
+
+
 @needs_fashion
 def test_fashion_classes_render() -> None:
     gen = Render(dataset="fashion")
