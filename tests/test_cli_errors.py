@@ -194,6 +194,52 @@ def test_explore_attribute_value_the_generator_cannot_render(
             "every value: attribute 'rotation': unknown value 'sideways'; allowed: none,", work)
 
 
+@pytest.mark.parametrize(("field", "value", "most"), [
+    ("images_per_subdomain", 10**7, 10_000), ("batch_size", 10**6, 10_000),
+    ("max_attempts", 10**6, 1000), ("save_images", 10**6, 10_000),
+])
+def test_explore_sizes_have_upper_bounds(work: Path, capsys: pytest.CaptureFixture[str],
+                                         field: str, value: int, most: int) -> None:
+    """images_per_subdomain = 10**7 used to allocate 9 GB, then fail with a MemoryError."""
+    (work / "big.json").write_text(json.dumps(explore_config(**{field: value})))
+    refused(["explore", "big.json", "--out", "run"], capsys,
+            f"big.json: {field}: Input should be less than or equal to {most} (got {value})", work)
+
+
+MDS = {"generator": "mnist/cvae", "classifiers": ["mnist/linear", "mnist/mlp"]}
+
+
+@pytest.mark.parametrize(("over", "message"), [
+    ({"starts": 10**7}, "starts: Input should be less than or equal to 1000000"),
+    ({"chunk": 10**5}, "chunk: Input should be less than or equal to 4096"),
+    ({"steps": 10**6}, "steps: Input should be less than or equal to 100000"),
+    ({"starts": 4096, "chunk": 4096, "steps": 10**4, "record_every": 1},
+     "record_every: (steps / record_every + 1) x chunk = 40,964,096 records per chunk, more "
+     "than 10,000,000 (held in memory); raise record_every or lower chunk"),
+    ({"starts": 4096, "chunk": 4096, "steps": 10**5},
+     "record_every: (steps / record_every + 1) x chunk = 40,964,096 records per chunk"),
+    ({"show": 10**5}, "show: Input should be less than or equal to 1024"),
+    ({"ensemble": {"path": "x.npz", "examples_per_cluster": 10**4}},
+     "ensemble.examples_per_cluster: Input should be less than or equal to 100"),
+])
+def test_mds_sizes_have_upper_bounds(work: Path, capsys: pytest.CaptureFixture[str],
+                                     over: dict[str, Any], message: str) -> None:
+    (work / "mds.json").write_text(json.dumps({**MDS, **over}))
+    refused(["mds", "mds.json", "--out", "run"], capsys, f"mds.json: {message}", work)
+
+
+def test_bench_unsupported_plot_format_writes_nothing(work: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Both used to be written (a PNG named out.xyz); now refused before the replay."""
+    refused([*BENCH, "--json", "r.json", "--plot", "out.xyz"], capsys,
+            "--plot out.xyz: unsupported plot format '.xyz'; use .png, .pdf, .svg", work)
+
+
+def test_bench_seeds_have_an_upper_bound(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    refused([*BENCH[:-3], "--seeds", "1000000", "--quiet", "--json", "r.json"], capsys,
+            "--seeds must be in 1..1000, got 1000000", work)
+
+
 # ---------------------------------------------------------------- Ctrl-C
 
 

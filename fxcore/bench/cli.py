@@ -10,6 +10,9 @@ import click
 from fxcore.errors import ConfigError
 from fxcore.paths import check_out_file
 
+#: most replays per selector (each keeps its curves in memory and in the JSON document)
+MAX_SEEDS = 1000
+
 
 def _summary_lines(result: dict) -> list[str]:
     k = result["worst_k"]
@@ -39,7 +42,7 @@ def _summary_lines(result: dict) -> list[str]:
 @click.option("--json", "json_out", type=click.Path(path_type=Path),
               help="write the results as JSON to this file")
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path),
-              help="write the Fig. 4 style plot (PNG) to this file")
+              help="write the Fig. 4 style plot to this file (.png, .pdf or .svg)")
 @click.option("--list-tables", is_flag=True, help="list the shipped tables and exit")
 @click.option("--quiet", is_flag=True, help="no progress output")
 def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], seeds: int, budget: int | None,
@@ -68,8 +71,12 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], seeds: int, bu
         raise ConfigError("--table is required (a CSV file or a shipped name; see --list-tables)")
     if not selectors:
         raise ConfigError("--selector is required (e.g. --selector random --selector oracle)")
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(f"--seeds must be in 1..{MAX_SEEDS}, got {seeds}")
+    if plot_out is not None:
+        from fxcore.bench.plot import check_plot_path
+
+        check_plot_path(plot_out)
     for flag, written in (("--json", json_out), ("--plot", plot_out)):
         if written is not None:
             check_out_file(written, flag)

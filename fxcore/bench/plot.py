@@ -10,7 +10,18 @@ from typing import Any
 
 import numpy as np
 
+from fxcore.errors import ConfigError
 from fxcore.store import write_atomic
+
+#: the file extensions ``--plot`` writes (the format follows the extension)
+FORMATS = (".png", ".pdf", ".svg")
+
+
+def check_plot_path(out: Path, flag: str = "--plot") -> None:
+    """Refuse an extension :func:`plot_bench` cannot write, before anything runs or is written."""
+    if out.suffix.lower() not in FORMATS:
+        raise ConfigError(f"{flag} {out}: unsupported plot format {out.suffix or '(none)'!r}; "
+                          f"use {', '.join(FORMATS)}")
 
 
 def _band(ax: Any, curves: list[list[float]], label: str, x0: int = 1) -> None:
@@ -24,7 +35,9 @@ def _band(ax: Any, curves: list[list[float]], label: str, x0: int = 1) -> None:
 
 
 def plot_bench(result: dict[str, Any], out: Path) -> Path:
-    """Write a 2×2 PNG figure of ``result`` (the JSON document of ``fx bench``) to ``out``."""
+    """Write a 2×2 figure of ``result`` (the JSON document of ``fx bench``) to ``out``, as PNG,
+    PDF or SVG by its extension (:data:`FORMATS`)."""
+    check_plot_path(out)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,7 +80,7 @@ def plot_bench(result: dict[str, Any], out: Path) -> Path:
                  f"median over {len(result['seeds'])} seeds (band: quartiles)")
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format=out.suffix.lower()[1:], dpi=110)
     plt.close(fig)
     write_atomic(out, buf.getvalue())
     return out

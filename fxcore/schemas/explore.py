@@ -43,15 +43,24 @@ class ExploreConfig(JobConfig):
     budget_seconds: float | None = Field(
         None, gt=0, description="stop once the evaluations have used this many seconds"
     )
-    batch_size: int = Field(1, gt=0, description="subdomains proposed per selector call (k)")
-    images_per_subdomain: int = Field(10, gt=0, description="images kept by the filter")
-    max_attempts: int = Field(3, gt=0, description="generation rounds before giving up")
+    batch_size: int = Field(
+        1, gt=0, le=10_000, description="subdomains proposed per selector call (k; at most 10,000)"
+    )
+    images_per_subdomain: int = Field(
+        10, gt=0, le=10_000,
+        description="images kept by the filter (at most 10,000: a subdomain's images are held in "
+        "memory together, up to 4x as many per generation round)",
+    )
+    max_attempts: int = Field(
+        3, gt=0, le=1000, description="generation rounds before giving up (at most 1000)"
+    )
     confidence_level: float = Field(0.95, gt=0, lt=1, description="of the accuracy interval")
     interval: Literal["clopper-pearson", "wilson"] = Field(
         "clopper-pearson", description="binomial interval of each subdomain's accuracy"
     )
     save_images: int = Field(
-        8, ge=0, description="kept images saved per subdomain for the report (0: none)"
+        8, ge=0, le=10_000,
+        description="kept images saved per subdomain for the report (0: none; at most 10,000)",
     )
 
     @model_validator(mode="after")

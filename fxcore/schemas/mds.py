@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from fxcore.schemas.common import ComponentSpec, JobConfig, Strict, no_code
+
+#: most trace rows (recorded steps x starts) of one chunk, all held in memory
+MAX_TRACE_ROWS = 10_000_000
 
 #: ``hierarchy`` values that name no file
 HIERARCHY_KEYWORDS = ("auto", "imagenet", "flat")
@@ -35,7 +38,9 @@ class EnsembleConfig(Strict):
         description="DBSCAN eps values tried on the standardised MDS latents (0.5 .. 3)",
     )
     min_samples: int = Field(5, gt=0, description="DBSCAN min_samples")
-    examples_per_cluster: int = Field(8, gt=0)
+    examples_per_cluster: int = Field(
+        8, gt=0, le=100, description="images per cluster in the examples grid (at most 100)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -82,20 +87,39 @@ class MdsConfig(JobConfig):
         description="conditions of a class-conditional generator, cycled over the starts; "
         "default: all of the generator's conditions",
     )
-    starts: int = Field(64, gt=0, description="B: number of starting latents")
-    chunk: int = Field(64, gt=0, description="starts optimised together in one batch")
-    steps: int = Field(100, ge=1, description="T: gradient steps per start")
+    starts: int = Field(
+        64, gt=0, le=1_000_000,
+        description="B: number of starting latents (at most 1,000,000: every start's latents "
+        "are kept for the report)",
+    )
+    chunk: int = Field(
+        64, gt=0, le=4096,
+        description="starts optimised together in one batch (at most 4096: a batch's images "
+        "and gradients are in memory together)",
+    )
+    steps: int = Field(
+        100, ge=1, le=100_000, description="T: gradient steps per start (at most 100,000)"
+    )
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(0.02, gt=0, description="learning rate")
     prior_weight: float = Field(0.001, ge=0, description="λ, weight of log p(z)")
-    record_every: int = Field(10, gt=0, description="record every this many steps (and the last)")
-    top_n: int = Field(3, gt=0, description="n of each classifier's recorded top-n predictions")
+    record_every: int = Field(
+        10, gt=0, validate_default=True,
+        description="record every this many steps (and the last); a chunk's records, "
+        f"(steps / record_every + 1) x chunk, are held in memory: at most {MAX_TRACE_ROWS:,}",
+    )
+    top_n: int = Field(
+        3, gt=0, le=1000,
+        description="n of each classifier's recorded top-n predictions (at most 1000)",
+    )
     hierarchy: str = Field(
         "auto",
         description="class hierarchy for the set distance: 'auto', 'imagenet', 'flat' or the "
         "path of a JSON tree",
     )
-    show: int = Field(16, gt=0, description="samples in the before/after image grid")
+    show: int = Field(
+        16, gt=0, le=1024, description="samples in the before/after image grid (at most 1024)"
+    )
     ensemble: EnsembleConfig | None = None
 
     def input_files(self) -> dict[str, Path]:
@@ -106,6 +130,21 @@ class MdsConfig(JobConfig):
         if self.ensemble is not None and self.ensemble.path is not None:
             files["ensemble.path"] = self.ensemble.path
         return files
+
+    @field_validator("record_every")
+    @classmethod
+    def _trace_fits(cls, v: int, info: ValidationInfo) -> int:
+        d = info.data  # starts, chunk and steps come first (when they were valid)
+        if {"starts", "chunk", "steps"} <= d.keys():
+            rows = (d["steps"] // v + 1) * min(d["chunk"], d["starts"])
+            if rows > MAX_TRACE_ROWS:
+                raise PydanticCustomError(
+                    "too_large",
+                    "(steps / record_every + 1) x chunk = {rows} records per chunk, more than "
+                    "{most} (held in memory); raise record_every or lower chunk",
+                    {"rows": f"{rows:,}", "most": f"{MAX_TRACE_ROWS:,}"},
+                )
+        return v
 
     @model_validator(mode="after")
     def _chunk_at_most_starts(self) -> MdsConfig:
