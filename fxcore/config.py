@@ -33,6 +33,34 @@ def read_text_file(path: str | Path, what: str = "file") -> str:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
 
 
+def load_npz(path: str | Path, field: str) -> dict[str, Any]:
+    """Every array of the ``.npz`` file ``path`` (named by the config key ``field``), loaded
+    without pickle; a missing or unreadable file, or one holding object arrays, is one
+    :class:`ConfigError` line naming the file."""
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{field}: {path} not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc) and not str(exc).startswith("Object arrays"):
+            raise ConfigError(f"{field}: {path} is not an .npz file (numpy would read it as "
+                              "pickled data, which fxcore does not load)") from None
+        if not str(exc).startswith("Object arrays"):
+            raise ConfigError(f"{field}: {path} is not a readable .npz file ({exc})") from None
+        raise ConfigError(
+            f"{field}: {path} holds object arrays, which fxcore does not load (they can run "
+            "code); save plain numeric arrays"
+        ) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{field}: {path} is not a readable .npz file ({exc})") from None
+
+
 def read_mapping(path: str | Path) -> dict[str, Any]:
     """Parse a TOML / YAML / JSON file into a dict; errors name the file."""
     path = Path(path)

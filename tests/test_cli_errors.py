@@ -240,6 +240,40 @@ def test_bench_seeds_have_an_upper_bound(work: Path, capsys: pytest.CaptureFixtu
             "--seeds must be in 1..1000, got 1000000", work)
 
 
+def test_mds_ensemble_npz_with_object_arrays_is_not_loaded(
+        work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before any component is built or run dir made (np.load without pickle)."""
+    pytest.importorskip("fxcore_mnist")
+    np = pytest.importorskip("numpy")
+    labels = np.array([0, 1], dtype=np.int64)
+    images = np.empty(2, dtype=object)
+    images[:] = [np.zeros((28, 28)), np.zeros((28, 28))]
+    np.savez(work / "x.npz", train_images=images, train_labels=labels,
+             test_images=images, test_labels=labels)
+    (work / "mds.json").write_text(json.dumps({**MDS, "ensemble": {"path": "x.npz"}}))
+    refused(["mds", "mds.json", "--ensemble", "--out", "run"], capsys,
+            "ensemble.path: x.npz holds object arrays, which fxcore does not load (they can run "
+            "code); save plain numeric arrays", work)
+
+
+def test_npz_loader_errors_name_the_file(tmp_path: Path) -> None:
+    from fxcore.config import load_npz
+    from fxcore.errors import ConfigError
+
+    np = pytest.importorskip("numpy")
+    np.savez(tmp_path / "ok.npz", a=np.arange(3), s=np.array(["x", "y"]))
+    arrays = load_npz(tmp_path / "ok.npz", "data.path")
+    assert arrays["a"].tolist() == [0, 1, 2] and arrays["s"].tolist() == ["x", "y"]
+    (tmp_path / "bad.npz").write_text("not a zip")
+    with pytest.raises(ConfigError, match=r"^data.path: .*bad.npz is not an .npz file"):
+        load_npz(tmp_path / "bad.npz", "data.path")
+    with pytest.raises(ConfigError, match=r"^data.path: .*none.npz not found$"):
+        load_npz(tmp_path / "none.npz", "data.path")
+    np.savez(tmp_path / "obj.npz", classes=np.array(["a", 1], dtype=object))
+    with pytest.raises(ConfigError, match=r"obj.npz holds object arrays, which fxcore does not"):
+        load_npz(tmp_path / "obj.npz", "data.path")
+
+
 # ---------------------------------------------------------------- Ctrl-C
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from fxcore import checks
+from fxcore.config import load_npz
 from fxcore.datasets import dataset_files, open_dataset, read_split
 from fxcore.errors import ConfigError
 from fxcore.imaging import save_image_grid
@@ -53,12 +54,11 @@ class NpzSplits:
     splits = ("train", "test")
 
     def __init__(self, path: Path) -> None:
-        if not path.is_file():
-            raise ConfigError(f"ensemble.path: {path} not found")
         self.path = path
+        self.arrays = load_npz(path, "ensemble.path")  # read now: its errors come before the run
 
     def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
-        arrays = np.load(self.path, allow_pickle=False)
+        arrays = self.arrays
         keys = (f"{which}_images", f"{which}_labels")
         missing = [k for k in keys if k not in arrays]
         if missing:
