@@ -178,3 +178,12 @@ def test_damaged_cached_probabilities_and_foreign_journal_lines_are_refused(tmp_
     with pytest.raises(ConfigError, match=r"answers.jsonl: answers for 1 items that are not "
                                           r"items of this run \(first: 'nope'\)"):
         run_label(cfg, out, resume=True, registry=reg)
+
+
+def test_npz_with_object_arrays_is_not_loaded(tmp_path, reg) -> None:
+    bad = tmp_path / "obj.npz"
+    np.savez(bad, images=np.array([object()] * 4, dtype=object), labels=np.arange(4))
+    cfg = validate_config(config(bad), LabelConfig, reg)
+    with pytest.raises(ConfigError, match="obj.npz holds object arrays, which fxcore does not"):
+        run_label(cfg, tmp_path / "run", registry=reg)
+    assert not (tmp_path / "run").exists()

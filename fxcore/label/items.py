@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fxcore.config import load_npz
 from fxcore.datasets import dataset_files, open_dataset, read_split
 from fxcore.errors import ConfigError
 from fxcore.plugins import Registry
@@ -90,12 +91,7 @@ def load_items(data: LabelData, seed: int = 0, classes: list[str] | None = None,
     else:
         assert data.path is not None
         where = f"data.path {data.path}"
-        if not data.path.is_file():
-            raise ConfigError(f"{where}: file not found")
-        try:
-            npz = np.load(data.path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{where}: not a readable .npz file ({exc})") from None
+        npz = load_npz(data.path, "data.path")
         if "images" not in npz:
             raise ConfigError(f"{where}: the file has no 'images' array")
         images = npz["images"]
