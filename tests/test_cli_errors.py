@@ -290,7 +290,7 @@ def _evaluations(db: Path) -> int:
 
 
 def test_sigint_exits_130_with_the_resume_hint_and_the_run_resumes(tmp_path: Path) -> None:
-    gen = {"name": "digits/render", "params": {"delay": 0.05}}
+    gen = {"name": "digits/render", "params": {"delay": 0.5}}
     cfg = tmp_path / "explore.json"
     domain = explore_config()["domain"]
     domain["attributes"].update(rotation=["upright", "tilted", "sideways"],
