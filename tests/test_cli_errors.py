@@ -300,8 +300,11 @@ def test_sigint_exits_130_with_the_resume_hint_and_the_run_resumes(tmp_path: Pat
     run = tmp_path / "run"
     fx = [sys.executable, str(HERE / "explore_launch.py"), "explore", str(cfg), "--out", str(run)]
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    # a test runner started as a background job ignores SIGINT, and so would the child
+    # (Python keeps an ignored SIGINT ignored): give it the default disposition back
     proc = subprocess.Popen(fx, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while _evaluations(run / "run.sqlite") < 2:
         assert proc.poll() is None, proc.communicate()[1]
