@@ -192,17 +192,8 @@ class CertifiedRun(OpalRun):
         auto = (scores >= cert.threshold) & ~in_sample
         auto_idx, auto_lab = cand[auto], labels[auto]
         solver = saved["solver"]
-        final = self.store.get_state("final")
-        if final is None:
-            self.store.set_state("final", {"auto": auto_idx.tolist(),
-                                           "labels": auto_lab.tolist(), "solver": solver})
-            with self.store.transaction():
-                for i, lab in zip(auto_idx, auto_lab, strict=True):
-                    item = self.items.ids[i]
-                    if not self.store.has("decision", item):
-                        self.store.add("decision", item, {
-                            "label": int(lab), "class": self.items.classes[lab],
-                            "source": "auto", "auto": True, "round": saved["round"]})
+        if self.store.get_state("final") is None:
+            self._record_auto(auto_idx, auto_lab, solver, saved["round"])
         self.log(cert.statement())
         queue = np.setdiff1d(split.rest, auto_idx)
         pending = self._ask(queue, "manual")

@@ -290,21 +290,26 @@ class OpalRun:
                     return self._waiting(pending, f"OPAL-AL round {r}")
                 continue
             if final is None:
-                self.store.set_state("final", {"auto": auto_idx.tolist(),
-                                               "labels": auto_lab.tolist(), "solver": solver})
-                with self.store.transaction():
-                    for i, lab in zip(auto_idx, auto_lab, strict=True):
-                        item = self.items.ids[i]
-                        if not self.store.has("decision", item):
-                            self.store.add("decision", item, {
-                                "label": int(lab), "class": self.items.classes[lab],
-                                "source": "auto", "auto": True, "round": r})
+                self._record_auto(auto_idx, auto_lab, solver, r)
             self.log(f"policy: {len(auto_idx)} of {len(rest_r)} auto-labelled, "
                      f"{len(queue)} queued ({solver['status']}, {solver['seconds']:.2f} s)")
             pending = self._ask(queue, "manual")
             if pending:
                 return self._waiting(pending, "the queue")
             return self._finish(split, auto_idx, auto_lab, solver, rounds)
+
+    def _record_auto(self, auto_idx: np.ndarray, auto_lab: np.ndarray,
+                     solver: dict[str, Any], r: int) -> None:
+        """The final auto-labels: the ``final`` state (for resume) and one decision each."""
+        self.store.set_state("final", {"auto": auto_idx.tolist(), "labels": auto_lab.tolist(),
+                                       "solver": solver})
+        with self.store.transaction():
+            for i, lab in zip(auto_idx, auto_lab, strict=True):
+                item = self.items.ids[i]
+                if not self.store.has("decision", item):
+                    self.store.add("decision", item, {
+                        "label": int(lab), "class": self.items.classes[lab],
+                        "source": "auto", "auto": True, "round": r})
 
     def _waiting(self, pending: list[int], what: str) -> dict[str, Any]:
         exported = [str(p) for p in getattr(self.annotator, "last_export", [])]
