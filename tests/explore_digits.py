@@ -190,3 +190,19 @@ def fxcore_register_classifiers(register):  # type: ignore[no-untyped-def]
 @fxcore.hookimpl
 def fxcore_register_filters(register):  # type: ignore[no-untyped-def]
     register("ink", Ink, InkParams)
+
+
+def evaluation_count(db: Path) -> int:
+    """Evaluations recorded so far in a run's ``run.sqlite`` (0 while it does not exist yet),
+    read-only, for tests that watch a run in another process."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return int(con.execute(
+                "SELECT COUNT(*) FROM records WHERE kind = 'evaluation'").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0

@@ -6,7 +6,6 @@ import importlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -277,16 +276,6 @@ def test_npz_loader_errors_name_the_file(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- Ctrl-C
 
 
-def _evaluations(db: Path) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return int(con.execute(
-                "SELECT COUNT(*) FROM records WHERE kind = 'evaluation'").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 def test_sigint_exits_130_with_the_resume_hint_and_the_run_resumes(tmp_path: Path) -> None:
@@ -306,7 +295,7 @@ def test_sigint_exits_130_with_the_resume_hint_and_the_run_resumes(tmp_path: Pat
                             text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
-    while _evaluations(run / "run.sqlite") < 2:
+    while explore_digits.evaluation_count(run / "run.sqlite") < 2:
         assert proc.poll() is None, proc.communicate()[1]
         assert time.time() < deadline, "the run did not start"
         time.sleep(0.02)

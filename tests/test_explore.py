@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -214,23 +213,13 @@ def test_resume_of_a_complete_run_does_no_work(registry, tmp_path):
     assert RunStore(tmp_path / "run").count("evaluation") == 5
 
 
-def _count(db: Path) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return int(con.execute(
-                "SELECT COUNT(*) FROM records WHERE kind = 'evaluation'").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 def _kill_and_resume(cmd: list[str], cfg: Path, run: Path, env: dict[str, str], at: int) -> None:
     proc = subprocess.Popen([*cmd, "explore", str(cfg), "--out", str(run)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
-    while _count(run / "run.sqlite") < at:
+    while explore_digits.evaluation_count(run / "run.sqlite") < at:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         assert time.time() < deadline, "the run did not start"
         time.sleep(0.02)
