@@ -22,7 +22,6 @@ probabilities and the plan are stored before anyone is asked.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +30,8 @@ import numpy as np
 from fxcore.label import active as al
 from fxcore.label.baselines import agreed_scores
 from fxcore.label.certify import certify, error_budget, sample_size
-from fxcore.label.models import check_proba
 from fxcore.label.opal import OpalRun, _solver_info
 from fxcore.label.split import Split
-from fxcore.store import write_atomic
 
 PLAN_STEPS = 60
 """Candidate-set sizes tried when planning."""
@@ -89,22 +86,9 @@ class CertifiedRun(OpalRun):
         assert self.probs is not None
         if r == 0 or self.active is None or not self.active.refit or not self.finetune:
             return self.probs
-        path = self.store.artefact(f"probs-round{r}.npy")
-        if path.exists():
-            return self._load_probs(path)
-        with self._step("finetune"):
-            index = np.concatenate([split.finetune, *[np.asarray(p, dtype=np.int64)
-                                                      for p in picks[:r]]])
-            labels = self._labels(index)
-            for m in self.models:
-                if m.can_fit():
-                    m.refit(index, labels)
-            n, c = len(self.items), len(self.items.classes)
-            probs = np.stack([check_proba(m.proba(), m.name, n, c) for m in self.models])
-        buf = io.BytesIO()
-        np.save(buf, probs)
-        write_atomic(path, buf.getvalue())
-        return probs
+        index = np.concatenate([split.finetune, *[np.asarray(p, dtype=np.int64)
+                                                  for p in picks[:r]]])
+        return self._fitted_probs(f"probs-round{r}.npy", index, fresh=True)
 
     def _plan(self, probs: np.ndarray, label: np.ndarray, score: np.ndarray,
               opt: np.ndarray, pool: np.ndarray) -> Plan:

@@ -180,15 +180,22 @@ class OpalRun:
         return split
 
     def _fit_and_predict(self, split: Split) -> np.ndarray:
-        path = self.store.artefact("probs.npy")
+        return self._fitted_probs("probs.npy", split.finetune if self.finetune else None)
+
+    def _fitted_probs(self, name: str, index: np.ndarray | None,
+                      fresh: bool = False) -> np.ndarray:
+        """Every item's probabilities after fitting each model on the items ``index`` (None:
+        no fit; ``fresh``: from the model's start), stored as the artefact ``name`` so that a
+        resumed run reads them back instead of fitting again."""
+        path = self.store.artefact(name)
         if path.exists():
             return self._load_probs(path)
         with self._step("finetune"):
-            if self.finetune:
-                labels = self._labels(split.finetune)
+            if index is not None:
+                labels = self._labels(index)
                 for m in self.models:
                     if m.can_fit():
-                        m.fit(split.finetune, labels)
+                        (m.refit if fresh else m.fit)(index, labels)
             n, c = len(self.items), len(self.items.classes)
             probs = np.stack([check_proba(m.proba(), m.name, n, c) for m in self.models])
         buf = io.BytesIO()
