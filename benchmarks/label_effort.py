@@ -200,8 +200,6 @@ def _run_job(config: dict[str, Any], table: bool) -> dict[str, Any]:
 
 def certified_main(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The certified run, plain OPAL and the uncertainty-sampling forest on every data set."""
-    from fxcore.label.table import load_table
-
     repeats = args.repeats or 20
     sources: list[tuple[str, dict[str, Any], bool]] = []
     for ds in [d for d in args.datasets.split(",") if d and d != "none"]:
@@ -219,7 +217,7 @@ def certified_main(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     t_start = time.perf_counter()
     for name, base, table in sources:
-        x, truth = _forest_inputs(base, table, load_table)
+        x, truth = _forest_inputs(base, table)
         for alpha in [float(a) for a in args.alphas.split(",")]:
             for r in range(repeats):
                 common = {**base, "seed": r, "target_accuracy": alpha,
@@ -252,10 +250,12 @@ def certified_main(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def _forest_inputs(base: dict[str, Any], table: bool, load_table: Any
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _forest_inputs(base: dict[str, Any], table: bool) -> tuple[np.ndarray, np.ndarray]:
     """What the uncertainty-sampling forest sees: table features, or pixels (+ 2 PCs)."""
     if table:
+        from fxcore.label.table import load_table
+
+
         items = load_table(base["table"], base["label_column"], nonfinite="clip")
         assert items.x is not None and items.truth is not None
         return items.x, items.truth

@@ -7,12 +7,13 @@ Notation: ``probs (M, N, C)`` of M classifiers; the policy's ``score (N,)`` (OPA
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 
-Pick = Literal["uncertain", "margin", "disagreement", "random"]
-PICKS: tuple[str, ...] = ("uncertain", "margin", "disagreement", "random")
+from fxcore.schemas.label import Pick
+
+PICKS: tuple[str, ...] = get_args(Pick)
 
 
 def uncertainty(probs: np.ndarray, score: np.ndarray, pick: str) -> np.ndarray:

@@ -51,10 +51,6 @@ class Plan:
     expected_errors: float
     left: int  # pool items the plan leaves to a person
 
-    @property
-    def effort(self) -> int:
-        return self.left + self.sample
-
 
 def policy_scores(policy: Any, probs: np.ndarray, own: bool = True
                   ) -> tuple[np.ndarray, np.ndarray]:

@@ -67,6 +67,10 @@ class SplitConfig(Strict):
     representation: Literal["classifier", "pixels"] = "classifier"
 
 
+Pick = Literal["uncertain", "margin", "disagreement", "random"]
+"""How active learning picks the items a person labels next (:mod:`fxcore.label.active`)."""
+
+
 class ActiveConfig(Strict):
     """Active learning: a person labels the items the classifiers are least sure of, in rounds.
 
@@ -82,7 +86,7 @@ class ActiveConfig(Strict):
 
     beta: int | None = Field(None, gt=0, description="items per round (overrides batch)")
     batch: float = Field(0.025, gt=0, lt=1, description="items per round, a fraction of all")
-    pick: Literal["uncertain", "margin", "disagreement", "random"] = "uncertain"
+    pick: Pick = "uncertain"
     refit: bool = Field(True, description="refit the classifiers on all labelled items per round")
     max_rounds: int = Field(1000, gt=0)
 
