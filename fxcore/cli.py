@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import traceback
@@ -31,32 +30,6 @@ def cli() -> None:
     explore finds failing subdomains, mds finds maximally different samples, label labels test
     inputs to a target accuracy with the least manual effort.
     """
-
-
-@cli.command("plugins")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def plugins_cmd(as_json: bool) -> None:
-    """List installed plugins, their components by kind, and load errors."""
-    from fxcore.plugins import Registry
-
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
-        registry = Registry.load()
-    rows = [r.as_dict() for r in registry.records]
-    if as_json:
-        click.echo(json.dumps({"plugins": rows}, indent=2))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="fxcore plugins")
-    for col in ("plugin", "distribution", "version", "status", "components / error"):
-        table.add_column(col)
-    for r in rows:
-        comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(r["components"].items()))
-        detail = r["error"] or comps or "-"
-        table.add_row(r["name"], r["distribution"], r["version"], r["status"], detail)
-    Console(width=max(100, Console().width)).print(table)
 
 
 def _job_module(job: str, part: str) -> Any | None:
@@ -97,6 +70,10 @@ def demo_cmd(out: Path, only: tuple[str, ...]) -> None:
 
 
 def _add_job_commands() -> None:
+    from fxcore.plugin_cli import COMMANDS as plugin_commands
+
+    for command in plugin_commands:
+        cli.add_command(command)
     for job in COMMAND_PACKAGES:
         module = _job_module(job, "cli")
         for command in getattr(module, "COMMANDS", []) if module else []:

@@ -1,0 +1,37 @@
+"""``fx plugins``: the installed plugins, their components by kind, and load errors."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import click
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins_cmd(as_json: bool) -> None:
+    """List installed plugins, their components by kind, and load errors."""
+    from fxcore.plugins import Registry
+
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        registry = Registry.load()
+    rows = [r.as_dict() for r in registry.records]
+    if as_json:
+        click.echo(json.dumps({"plugins": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="fxcore plugins")
+    for col in ("plugin", "distribution", "version", "status", "components / error"):
+        table.add_column(col)
+    for r in rows:
+        comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(r["components"].items()))
+        detail = r["error"] or comps or "-"
+        table.add_row(r["name"], r["distribution"], r["version"], r["status"], detail)
+    Console(width=max(100, Console().width)).print(table)
+
+
+COMMANDS = [plugins_cmd]
