@@ -70,9 +70,10 @@ def demo_cmd(out: Path, only: tuple[str, ...]) -> None:
 
 
 def _add_job_commands() -> None:
+    from fxcore.commands import COMMANDS as kernel_commands
     from fxcore.plugin_cli import COMMANDS as plugin_commands
 
-    for command in plugin_commands:
+    for command in [*plugin_commands, *kernel_commands]:
         cli.add_command(command)
     for job in COMMAND_PACKAGES:
         module = _job_module(job, "cli")
@@ -105,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="fx", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # usage errors too: one line, like every other error
+        click.echo(f"fx: error: {exc.format_message()}", err=True)
         return exc.exit_code
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort

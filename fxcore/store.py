@@ -270,7 +270,12 @@ class RunStore:
         try:
             # runs made before inputs were recorded cannot be checked; from now on they are
             recorded = {**files, **info.get("inputs", {})}
-            store._set_info(status="running", resumed=info.get("resumed", 0) + 1, inputs=recorded)
+            if info.get("status") == "complete":  # a finished run is only read: it stays so
+                if recorded != info.get("inputs", {}):
+                    store._set_info(inputs=recorded)
+            else:
+                store._set_info(status="running", resumed=info.get("resumed", 0) + 1,
+                                inputs=recorded)
         except BaseException:
             store.db.close()
             raise

@@ -166,9 +166,11 @@ def test_damaged_cached_probabilities_and_foreign_journal_lines_are_refused(tmp_
     probs = out / "artefacts" / "probs.npy"
     good = probs.read_bytes()
     np.save(probs, np.zeros((3, 10, 10)))
-    with RunStore(out) as store:
-        store.set_state("status", "running")  # as if killed before the end
+    with RunStore(out) as store:  # as if killed before the end
+        store.set_state("status", "running")
         store.set_state("final", None)
+    info = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**info, "status": "running"}))
     with pytest.raises(ConfigError, match=r"probs.npy is damaged: shape \(3, 10, 10\)"):
         run_label(cfg, out, resume=True, registry=reg)
     probs.write_bytes(good)

@@ -100,7 +100,7 @@ def test_file_round_trip_with_label_studio_and_resume(tmp_path, npz, reg) -> Non
     second = run_label(cfg, out, resume=True, registry=reg)
     assert second["status"] == "waiting"  # now the queue
     queue = list(csv.DictReader(open(folder / "queue.csv")))
-    assert len(queue) == second["pending"] and "suggestion_t/tiny" in queue[0]
+    assert len(queue) == second["pending"] and "suggestion_t/tiny(hidden=0)" in queue[0]
     tasks = json.loads((folder / "label-studio-tasks.json").read_text())
     assert len(tasks[0]["predictions"]) == 3 and 0 <= tasks[0]["predictions"][0]["score"] <= 1
     with open(folder / "answers.csv", "w") as fh:

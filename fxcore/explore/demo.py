@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fxcore.config import load_config
 from fxcore.errors import FxError
-from fxcore.explore.cli import worst_lines
-from fxcore.explore.job import explore
+from fxcore.explore.job import EXPLORE, worst_lines
 from fxcore.explore.report import write_report
+from fxcore.jobs import run_job
 from fxcore.schemas import ExploreConfig
 
 PLUGIN = "fxcore_mnist"
@@ -36,14 +36,14 @@ def run_demo(out: Path) -> list[str]:
     """Explore the MNIST example domain into ``out/run`` (resumed if already there), report it."""
     config = example_config()
     run_dir = Path(out) / "run"
-    result = explore(config, run_dir, resume=(run_dir / "run.json").exists(), show_progress=True)
+    result = run_job(EXPLORE, config, run_dir, resume=(run_dir / "run.json").exists())
     report = write_report(run_dir)
-    s = result.summary()
+    s = result.summary
     return [
         f"evaluated {s['n_evaluated']} of {s['n_subdomains']} MNIST subdomains "
         f"(selector {config.selector.name}, {config.images_per_subdomain} images each)",
         "worst subdomains found:",
-        *(f"  {line}" for line in worst_lines(result.evaluations)),
+        *(f"  {line}" for line in worst_lines(s["worst"])),
         f"run: {run_dir.resolve()}",
         f"report: {report.html.resolve()}",
     ]

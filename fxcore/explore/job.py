@@ -1,28 +1,31 @@
-"""Running an explore job: config -> components (through the registry) -> run store -> loop.
+"""The ``explore`` job (BO paper, Algorithm 1) for :func:`fxcore.jobs.run_job`.
 
 Everything that can be wrong with a config (schema, components, params, invalid rules that leave
 no subdomain, attribute values the generator cannot render, class grouping, an occupied
-``--out``) is found before the run directory is written.
+``--out``) is found by :meth:`ExploreJob.build`, before the run directory is written. Heavy
+modules (torch) are imported only when a job is built, so ``fx explore missing.toml`` answers at
+once.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fxcore.checks import describe
-from fxcore.config import load_config
-from fxcore.domain import SubdomainSpace
-from fxcore.errors import ConfigError, FxError, RunError
-from fxcore.explore.loop import ExploreResult, make_grouping, run_explore, store_order
-from fxcore.paths import check_out_dir
-from fxcore.plugins import Registry, default_registry
+from fxcore.errors import ConfigError
+from fxcore.jobs import Builder, Job, RunContext, run_job
 from fxcore.schemas import ExploreConfig
-from fxcore.store import RunStore, config_hash
 
-JOB = "explore"
+if TYPE_CHECKING:
+    from fxcore.domain import SubdomainSpace
+    from fxcore.explore.loop import ExploreResult
+    from fxcore.grouping import ClassGrouping
+    from fxcore.plugins import Registry
+    from fxcore.store import RunStore
+
+KINDS = ("generator", "classifier", "filter", "selector")
 
 
 @dataclass
@@ -34,66 +37,85 @@ class Components:
     filter: Any
     selector: Any
     names: dict[str, str] = field(default_factory=dict)  # kind -> as errors name it
+    space: SubdomainSpace | None = None
+    grouping: ClassGrouping | None = None
 
 
-def build_components(config: ExploreConfig, registry: Registry | None = None) -> Components:
-    """Build each component named by ``config`` (errors name the config field)."""
-    reg = registry or default_registry()
+class ExploreJob(Job[ExploreConfig, Components]):
+    name = "explore"
+    config_model = ExploreConfig
+    tables = {"evaluations": "evaluation", "proposals": "proposal"}
 
-    def make(kind: str, field: str) -> Any:
-        spec = getattr(config, field)
-        if spec is None:
-            return None
-        try:
-            return reg.create(kind, spec, where=field)
-        except FxError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a plugin's factory failed
-            raise RunError(
-                f"{field}: {spec.name} could not be built: {type(exc).__name__}: {exc}"
-            ) from exc
+    def build(self, config: ExploreConfig, build: Builder) -> Components:
+        space = subdomain_space(config)
 
-    kinds = ("generator", "classifier", "filter", "selector")
-    parts = Components(*(make(kind, kind) for kind in kinds))
-    for kind in kinds:
-        spec = getattr(config, kind)
-        if spec is not None:
-            comp = reg.get(kind, spec.name)
-            parts.names[kind] = describe(kind, comp.qualified_name, comp.distribution)
-    return parts
+        def make(kind: str) -> Any:
+            spec = getattr(config, kind)
+            return None if spec is None and kind not in build.given else build.create(
+                kind, spec, kind)
+
+        parts = Components(*(make(kind) for kind in KINDS))
+        for kind in KINDS:
+            spec = getattr(config, kind)
+            if spec is not None or kind in build.given:
+                parts.names[kind] = build.who(kind, spec, kind)
+        check_attribute_values(config, parts.generator, parts.names["generator"])
+        from fxcore.explore.loop import make_grouping
+
+        parts.space = space
+        parts.grouping = make_grouping(config, parts.classifier)
+        return parts
+
+    def run(self, config: ExploreConfig, parts: Components, store: RunStore,
+            ctx: RunContext) -> dict[str, Any]:
+        from fxcore.explore.loop import run_explore
+
+        result = run_explore(
+            config, parts.generator, parts.classifier, parts.filter, parts.selector, store,
+            grouping=parts.grouping, show_progress=ctx.progress, names=parts.names,
+            space=parts.space,
+        )
+        return result.summary()
+
+    def lines(self, summary: dict[str, Any]) -> list[str]:
+        s = summary
+        mean = "n/a" if s["mean_accuracy"] is None else f"{s['mean_accuracy']:.3f}"
+        return [
+            f"evaluated {s['n_evaluated']} of {s['n_subdomains']} subdomains "
+            f"({s['n_no_valid_images']} without valid images) in {s['seconds']:.1f} s; "
+            f"mean accuracy {mean}",
+            "worst subdomains:",
+            *(f"  {line}" for line in worst_lines(s["worst"])),
+            f"run: {s['run_dir']}  (report: fx report {s['run_dir']})",
+        ]
 
 
-def default_out(config_path: str | Path) -> Path:
-    """``runs/explore-<config file stem>``."""
-    return Path("runs") / f"{JOB}-{Path(config_path).stem}"
+EXPLORE = ExploreJob()
 
 
-def check_out(out: Path, resume: bool, config: ExploreConfig) -> None:
-    """Fail early (before components are built) when ``out`` cannot take this run; the run
-    store checks the same again when it opens."""
-    check_out_dir(out)
-    info = out / "run.json"
-    if resume and not info.exists():
-        raise ConfigError(f"--resume: {out} holds no run to resume (no run.json)")
-    if resume:
-        try:
-            recorded = json.loads(info.read_text()).get("config_hash")
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"--resume: {info} is unreadable ({exc})") from None
-        if recorded != config_hash(config):
-            raise ConfigError(
-                f"--resume: the config changed since the run in {out} started "
-                f"(hash {recorded} != {config_hash(config)}); start a new run with --out"
-            )
-    if not resume and info.exists():
-        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose "
-                          "another --out")
-    if not resume and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"{out} exists and is not an empty folder; choose another --out")
+def worst_lines(worst: list[dict[str, Any]]) -> list[str]:
+    """``accuracy 0.10 [0.02, 0.30] (1/10)  digit=7, rotation=90`` for the summary's worst
+    subdomains."""
+    return [
+        f"accuracy {w['accuracy']:.2f} [{w['accuracy_low']:.2f}, {w['accuracy_high']:.2f}] "
+        f"({w['n_correct']}/{w['n_kept']})  "
+        + ", ".join(f"{k}={v}" for k, v in w["values"].items())
+        for w in worst
+    ]
+
+
+def build_components(config: ExploreConfig, registry: Registry | None = None,
+                     components: Mapping[str, Any] | None = None) -> Components:
+    """Build (and check) each component named by ``config``; errors name the config field."""
+    from fxcore.plugins import default_registry
+
+    return EXPLORE.build(config, Builder(registry or default_registry(), components))
 
 
 def subdomain_space(config: ExploreConfig) -> SubdomainSpace:
     """The valid subdomains; a domain whose ``invalid`` rules exclude all is a config error."""
+    from fxcore.domain import SubdomainSpace
+
     try:
         return SubdomainSpace(config.domain)
     except ValueError as exc:
@@ -118,42 +140,22 @@ def explore(
     resume: bool = False,
     registry: Registry | None = None,
     show_progress: bool = True,
+    components: Mapping[str, Any] | None = None,
+    threads: int | None = None,
 ) -> ExploreResult:
-    """Run (or resume) ``config`` into the run directory ``out``."""
-    out = Path(out)
-    space = subdomain_space(config)
-    check_out(out, resume, config)
-    parts = build_components(config, registry)
-    check_attribute_values(config, parts.generator, parts.names["generator"])
-    grouping = make_grouping(config, parts.classifier)
-    store = RunStore.open(out, JOB, config, resume=resume)
+    """Run (or resume) ``config`` into the run directory ``out`` (:func:`fxcore.jobs.run_job`);
+    returns the evaluations in order. ``components``: your own objects for config fields
+    (``{"classifier": model}``), checked against the same contracts."""
+    from fxcore.explore.loop import ExploreResult, store_order
+    from fxcore.store import RunStore
+
+    result = run_job(EXPLORE, config, out, resume, registry=registry, components=components,
+                     progress=show_progress, threads=threads)
+    store = RunStore(result.run_dir)
     try:
-        if resume and store.info.get("finished"):
-            evaluations = store_order(store)
-            seconds = sum(e.seconds for e in evaluations)
-            result = ExploreResult(str(out), evaluations, _n_subdomains(store), seconds)
-        else:
-            result = run_explore(
-                config, parts.generator, parts.classifier, parts.filter, parts.selector, store,
-                grouping=grouping, show_progress=show_progress, names=parts.names, space=space,
-            )
-        store.finish(result.summary())
-        return result
+        evaluations = store_order(store)
     finally:
         store.close()
-
-
-def explore_file(
-    path: str | Path,
-    out: str | Path | None = None,
-    resume: bool = False,
-    registry: Registry | None = None,
-    show_progress: bool = True,
-) -> ExploreResult:
-    """``fx explore PATH``: validate the config file, then :func:`explore`."""
-    config = load_config(path, ExploreConfig, registry)
-    return explore(config, out or default_out(path), resume, registry, show_progress)
-
-
-def _n_subdomains(store: RunStore) -> int:
-    return int(store.info.get("summary", {}).get("n_subdomains", 0))
+    s = result.summary
+    return ExploreResult(str(result.run_dir), evaluations, int(s.get("n_subdomains", 0)),
+                         float(s.get("seconds", 0.0)))

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from fxcore.commands import JobOptions, job_options, run_command
 from fxcore.errors import ConfigError
 
 _TABLE_ONLY = ("label_column", "features", "id_column", "target_accuracy", "classifiers",
                "nonfinite", "batch", "delta")
-
-
-def _log(msg: str) -> None:
-    click.echo(msg, err=True)
 
 
 def format_summary(s: dict[str, Any]) -> list[str]:
@@ -61,10 +56,7 @@ def _certificate_line(s: dict[str, Any]) -> str:
 
 @click.command("label")
 @click.argument("config", required=False, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="run folder (default runs/label-…)")
-@click.option("--resume", is_flag=True, help="continue the run in --out (e.g. after answers)")
-@click.option("--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="[OUT]",
-              help="machine-readable summary: --json (stdout) or --json FILE")
+@job_options
 @click.option("--table", type=click.Path(path_type=Path), help="ready-made feature table (CSV)")
 @click.option("--label-column", help="table: ground-truth column (simulator and scoring only)")
 @click.option("--features", help="table: comma-separated feature columns (default: all others)")
@@ -84,25 +76,16 @@ def _certificate_line(s: dict[str, Any]) -> str:
               help="table: ±inf/NaN features: error (default), clip to the column's finite "
                    "extremes, or drop the row")
 @click.option("--seed", type=int, default=0, show_default=True, help="table: seed")
-def label_cmd(config: Path | None, out: Path | None, resume: bool, json_out: str | None,
-              table: Path | None, **opts: Any) -> None:
+def label_cmd(config: Path | None, table: Path | None, **opts: Any) -> None:
     """Label items to a target accuracy with the least manual effort (OPAL).
 
     \b
-    fx label CONFIG [--out DIR] [--resume] [--json]
-    fx label --table CSV --label-column COL --target-accuracy A [--json OUT]
+    fx label CONFIG [--out DIR] [--resume] [--json [OUT]]
+    fx label --table CSV --label-column COL --target-accuracy A [--json [OUT]]
     """
-    from fxcore.label.job import default_out, run_label, run_table
-
+    common = JobOptions.pop(opts)
     if (config is None) == (table is None):
         raise click.UsageError("give a CONFIG file or --table CSV (not both)")
-    if resume and out is None:
-        raise click.UsageError("--resume needs --out DIR (the run to continue)")
-    out = out or default_out()
-    if json_out not in (None, "-"):
-        from fxcore.paths import check_out_file
-
-        check_out_file(Path(json_out), "--json")  # before the run, not after it
     if config is not None:
         given = [k for k in _TABLE_ONLY if opts.get(k) is not None]
         if given:
@@ -111,20 +94,12 @@ def label_cmd(config: Path | None, out: Path | None, resume: bool, json_out: str
         from fxcore.config import load_config
         from fxcore.schemas.label import LabelConfig
 
-        summary = run_label(load_config(config, LabelConfig), out, resume, log=_log)
-    else:
-        summary = run_table(_table_config(table, opts), out, resume, log=_log)
-    if json_out is None:
-        for line in format_summary(summary):
-            click.echo(line)
-    elif json_out == "-":
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        from fxcore.store import write_atomic
+        run_command("label", lambda: load_config(config, LabelConfig), config, common)
+        return
+    assert table is not None
+    from fxcore.label.job import LABEL_TABLE
 
-        write_atomic(Path(json_out), json.dumps(summary, indent=2) + "\n")
-        for line in format_summary(summary):
-            click.echo(line, err=not sys.stdout.isatty())
+    run_command("label", lambda: _table_config(table, opts), table, common, job=LABEL_TABLE)
 
 
 def _table_config(table: Path | None, opts: dict[str, Any]) -> Any:

@@ -9,8 +9,8 @@ from importlib import resources
 from pathlib import Path
 
 from fxcore.config import read_mapping, validate_config
-from fxcore.label.cli import format_summary
-from fxcore.label.job import run_label
+from fxcore.jobs import run_job
+from fxcore.label.job import LABEL
 from fxcore.plugins import default_registry
 from fxcore.schemas.label import LabelConfig
 
@@ -18,7 +18,8 @@ EXAMPLE = "label_mnist.toml"
 
 
 def run_demo(out: Path) -> list[str]:
-    """Run the example config shipped with fxcore-mnist; returns the lines to print."""
+    """Run the example config shipped with fxcore-mnist into ``out/run`` (resumed when it is
+    already there); returns the lines to print."""
     if importlib.util.find_spec("fxcore_mnist") is None:
         return ["skipped: the label demo needs the fxcore-mnist plugin "
                 "(pip install -e plugins/fxcore-mnist)"]
@@ -36,15 +37,16 @@ def run_demo(out: Path) -> list[str]:
         lines.append("note: fxcore-highs is not installed; using the built-in single-threshold "
                      "labeller instead of the OPAL MILP (pip install -e plugins/fxcore-highs)")
     config = validate_config(data, LabelConfig, registry, source=EXAMPLE)
-    run_dir = Path(out) / time.strftime("mnist-%Y%m%d-%H%M%S")
+    run_dir = Path(out) / "run"
     t0 = time.perf_counter()
     with torch_threads(min(2, torch.get_num_threads())):  # the caller's count comes back after
-        summary = run_label(config, run_dir, registry=registry)
+        summary = run_job(LABEL, config, run_dir, resume=(run_dir / "run.json").exists(),
+                          registry=registry).summary
     total = time.perf_counter() - t0
     lines.insert(0, f"OPAL on MNIST-5k ({summary['n_items']} items), classifiers "
                     f"{', '.join(summary['classifiers'])} trained on the fine-tuning set, "
                     f"target accuracy {config.target_accuracy:.0%}, simulated annotator")
-    lines += format_summary(summary)
+    lines += LABEL.lines(summary)
     lines.append(f"target met by the final labels: {summary['target_met']}; "
                  f"total {total:.1f} s")
     return lines

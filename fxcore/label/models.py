@@ -6,13 +6,13 @@ item, and offers a representation of the items for the split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from fxcore.checks import describe, probabilities
+from fxcore.contracts import Fittable, HasFeatures
 from fxcore.errors import ConfigError, RunError
 from fxcore.schemas.label import TABULAR
 
@@ -57,7 +57,7 @@ class ImageModel:
         self.fit(index, labels)
 
     def can_fit(self) -> bool:
-        return callable(getattr(self.classifier, "fit", None))
+        return isinstance(self.classifier, Fittable)
 
     def fit(self, index: np.ndarray, labels: np.ndarray) -> None:
         idx = torch.as_tensor(index, dtype=torch.int64)
@@ -76,8 +76,9 @@ class ImageModel:
         return self._batched(self.classifier.predict_proba)
 
     def represent(self) -> np.ndarray | None:
-        fn = getattr(self.classifier, "features", None)
-        return self._batched(fn).reshape(len(self.images), -1) if callable(fn) else None
+        if not isinstance(self.classifier, HasFeatures):
+            return None
+        return self._batched(self.classifier.features).reshape(len(self.images), -1)
 
 
 def make_tabular(name: str, seed: int) -> Any:
@@ -135,15 +136,3 @@ class TableModel:
     def represent(self) -> np.ndarray | None:
         sd = self.x.std(axis=0)
         return (self.x - self.x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-
-
-def names_of(specs: Sequence[Any]) -> list[str]:
-    """Display names of classifier specs, made unique (``mnist/cnn``, ``mnist/cnn#2``)."""
-    out: list[str] = []
-    for s in specs:
-        base = s if isinstance(s, str) else s.name
-        name, k = base, 2
-        while name in out:
-            name, k = f"{base}#{k}", k + 1
-        out.append(name)
-    return out

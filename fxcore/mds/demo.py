@@ -25,18 +25,17 @@ def example_config(name: str = "mds_mnist.toml") -> Path:
 
 def run_demo(out: Path) -> list[str]:
     """Run the MNIST example into ``out`` (resumed when it is already there); report lines."""
-    from fxcore.mds.report import summary_lines
-    from fxcore.mds.run import run_mds
+    from fxcore.jobs import run_job
+    from fxcore.mds.run import MDS
 
     try:
         path = example_config()
     except FileNotFoundError as exc:
         return [f"skipped: {exc}"]
-    from fxcore.models import torch_threads
-
     data = read_mapping(path) | DEMO_SIZE
     config = validate_config(data, MdsConfig, source=str(path))
     out = Path(out)
-    with torch_threads(1):  # small models and batches: as fast, and safe on a busy machine
-        summary = run_mds(config, out, resume=(out / "run.json").exists(), show_progress=False)
-    return [f"config {path} with {DEMO_SIZE}", *summary_lines(summary)]
+    # small models and batches: one thread is as fast, and safe on a busy machine
+    result = run_job(MDS, config, out, resume=(out / "run.json").exists(), progress=False,
+                     threads=1)
+    return [f"config {path} with {DEMO_SIZE}", *MDS.lines(result.summary)]

@@ -14,6 +14,8 @@ components, with example images per cluster.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,15 @@ import torch
 
 from fxcore import checks
 from fxcore.config import load_npz
+from fxcore.contracts import Fittable
 from fxcore.datasets import dataset_files, open_dataset, read_split
 from fxcore.errors import ConfigError
 from fxcore.imaging import save_image_grid
+from fxcore.jobs import Builder, run_job
 from fxcore.mds.optimise import check_setup
 from fxcore.mds.records import resolve_hierarchy
 from fxcore.mds.report import decode
-from fxcore.mds.run import Prepared, build_setup, run_mds
+from fxcore.mds.run import MdsJob, Prepared, build_setup
 from fxcore.plugins import Registry
 from fxcore.schemas.mds import EnsembleConfig, MdsConfig
 from fxcore.store import RunStore, write_atomic
@@ -92,7 +96,7 @@ def fit_bagging(classifiers: list[Any], names: list[str], images: torch.Tensor,
     """Fit member ``m`` on a bootstrap sample (N draws with replacement, seed ``seed + m``)."""
     n = len(labels)
     for m, (clf, name) in enumerate(zip(classifiers, names, strict=True)):
-        if not hasattr(clf, "fit"):
+        if not isinstance(clf, Fittable):
             raise ConfigError(f"classifiers.{m}: {name} has no fit method; set "
                               "ensemble.bootstrap = false to use the classifiers as they are")
         idx = np.random.default_rng(seed + m).integers(0, n, n)
@@ -204,7 +208,7 @@ def _plot_clusters(zs: np.ndarray, labels: np.ndarray, eps: float, path: Path) -
 
 # ---------------------------------------------------------------------- the study
 def prepare_ensemble(config: MdsConfig, source: Any,
-                     registry: Registry | None = None) -> Prepared:
+                     registry: Registry | Builder | None = None) -> Prepared:
     """Build the members, fit them on bootstrap samples of ``source``'s training split, check
     them (nothing written yet)."""
     spec = config.ensemble
@@ -274,13 +278,37 @@ def evaluate(store: RunStore, prep: Prepared, source: Any) -> dict[str, Any]:
     return {"ensemble": result}
 
 
+class MdsEnsembleJob(MdsJob):
+    """``fx mds --ensemble``: bag the members, run MDS across them, score, cluster."""
+
+    def build(self, config: MdsConfig, build: Builder) -> EnsemblePrepared:
+        if config.ensemble is None:
+            raise ConfigError("ensemble: --ensemble needs an [ensemble] table (dataset, ...)")
+        source = data_source(config.ensemble, build.registry)
+        prep = prepare_ensemble(config, source, build)
+        return EnsemblePrepared(prep.config, prep.setup, prep.classes, source)
+
+    def inputs(self, config: MdsConfig, parts: Prepared) -> Mapping[str, Path]:
+        assert isinstance(parts, EnsemblePrepared)
+        return {**config.input_files(), **dataset_files(parts.source, "ensemble.dataset")}
+
+    def extra(self, store: RunStore, prep: Prepared) -> dict[str, Any]:
+        assert isinstance(prep, EnsemblePrepared)
+        return evaluate(store, prep, prep.source)
+
+
+@dataclass
+class EnsemblePrepared(Prepared):
+    """The bagged members, and the data they were fitted on and are scored on."""
+
+    source: Any = None
+
+
+MDS_ENSEMBLE = MdsEnsembleJob()
+
+
 def run_ensemble(config: MdsConfig, out: str | Path, resume: bool = False,
                  registry: Registry | None = None, show_progress: bool = True) -> dict[str, Any]:
-    """``fx mds --ensemble``: bag the members, run MDS across them, score, cluster."""
-    if config.ensemble is None:
-        raise ConfigError("ensemble: --ensemble needs an [ensemble] table (dataset, ...)")
-    source = data_source(config.ensemble, registry)
-    prep = prepare_ensemble(config, source, registry)
-    return run_mds(config, out, resume=resume, prepared=prep, show_progress=show_progress,
-                   extra=lambda store, p: evaluate(store, p, source),
-                   inputs=dataset_files(source, "ensemble.dataset"))
+    """``fx mds --ensemble`` from Python (:func:`fxcore.jobs.run_job`); returns the summary."""
+    return run_job(MDS_ENSEMBLE, config, out, resume, registry=registry,
+                   progress=show_progress).summary

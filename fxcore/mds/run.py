@@ -8,14 +8,15 @@ A run processes its ``B`` starts in chunks of ``chunk``; every chunk is optimise
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fxcore.checks import describe
+from fxcore.errors import ConfigError
+from fxcore.jobs import Builder, Job, RunContext, display_names, run_job
 from fxcore.mds.optimise import MdsSetup, check_setup, condition_tensor, optimise_batch
 from fxcore.mds.records import ClassMap, resolve_hierarchy, set_distances
 from fxcore.plugins import Registry, default_registry
@@ -35,42 +36,23 @@ class Prepared:
     classes: ClassMap
 
 
-def build_setup(config: MdsConfig, registry: Registry | None = None) -> MdsSetup:
+def build_setup(config: MdsConfig, registry: Registry | Builder | None = None) -> MdsSetup:
     """Create the generator, classifiers and divergence named by ``config``."""
-    reg = registry or default_registry()
-    gen = reg.create("generator", config.generator, where="generator")
-    clfs = [
-        reg.create("classifier", spec, where=f"classifiers.{i}")
-        for i, spec in enumerate(config.classifiers)
-    ]
-    div = reg.create("divergence", config.divergence, where="divergence")
-    names = labels(config.classifiers)
-
-    def who(kind: str, name: str, label: str) -> str:
-        comp = reg.get(kind, name)
-        return describe(kind, label.replace(name, comp.qualified_name, 1), comp.distribution)
-
+    build = registry if isinstance(registry, Builder) else Builder(registry or default_registry())
+    gen = build.create("latent-generator", config.generator, "generator")
+    clfs = [build.create("classifier", spec, f"classifiers.{i}")
+            for i, spec in enumerate(config.classifiers)]
+    div = build.create("divergence", config.divergence, "divergence")
+    names = display_names(config.classifiers)
     return MdsSetup(
         gen, clfs, div, names, generator_name=config.generator.name,
-        generator_who=who("generator", config.generator.name, config.generator.name),
-        who=[who("classifier", s.name, n) for s, n in zip(config.classifiers, names, strict=True)],
+        generator_who=build.who("latent-generator", config.generator, "generator"),
+        who=[build.who("classifier", s, f"classifiers.{i}", n)
+             for i, (s, n) in enumerate(zip(config.classifiers, names, strict=True))],
     )
 
 
-def labels(specs: list[Any]) -> list[str]:
-    """Short unique names: ``name`` plus the params that differ between the classifiers."""
-    keys = {k for s in specs for k in s.params}
-    differ = sorted(k for k in keys if len({repr(s.params.get(k)) for s in specs}) > 1)
-    out = []
-    for s in specs:
-        extra = ",".join(f"{k}={s.params[k]}" for k in differ if k in s.params)
-        out.append(f"{s.name}({extra})" if extra else s.name)
-    if len(set(out)) < len(out):  # identical specs: number them
-        out = [f"{n}#{i}" for i, n in enumerate(out)]
-    return out
-
-
-def prepare(config: MdsConfig, registry: Registry | None = None) -> Prepared:
+def prepare(config: MdsConfig, registry: Registry | Builder | None = None) -> Prepared:
     """Everything that can fail on bad input, before anything is written."""
     setup = check_setup(build_setup(config, registry), config.conditions)
     return Prepared(config, setup, resolve_hierarchy(config.hierarchy, setup.classes))
@@ -81,63 +63,86 @@ def chunk_seed(seed: int, k: int) -> int:
     return seed * 100_003 + k
 
 
+class MdsJob(Job[MdsConfig, Prepared]):
+    """GeValDi Algorithm 1 over ``B`` starts, chunk by chunk; ``--resume`` skips finished
+    chunks."""
+
+    name = "mds"
+    config_model = MdsConfig
+    tables = {"starts": "start", "chunks": "chunk"}
+
+    def build(self, config: MdsConfig, build: Builder) -> Prepared:
+        if config.ensemble is not None:
+            raise ConfigError("ensemble: this config has an [ensemble] table; run it with "
+                              "fx mds --ensemble")
+        return prepare(config, build)
+
+    def run(self, config: MdsConfig, prep: Prepared, store: RunStore,
+            ctx: RunContext) -> dict[str, Any]:
+        from fxcore.mds.report import write_artefacts
+
+        t0 = time.perf_counter()
+        optimise_chunks(config, prep, store, ctx.progress)
+        summary = write_artefacts(store, prep)
+        summary.update(self.extra(store, prep))
+        summary["seconds"] = time.perf_counter() - t0
+        return summary
+
+    def extra(self, store: RunStore, prep: Prepared) -> dict[str, Any]:
+        """More of the summary, after the report (the ensemble study's scores)."""
+        return {}
+
+    def lines(self, summary: dict[str, Any]) -> list[str]:
+        from fxcore.mds.report import summary_lines
+
+        return summary_lines(summary)
+
+
+MDS = MdsJob()
+
+
+def optimise_chunks(config: MdsConfig, prep: Prepared, store: RunStore,
+                    show_progress: bool) -> None:
+    """Optimise every chunk of starts not yet in ``store``; one transaction per chunk."""
+    setup, g = prep.setup, prep.setup.generator
+    bounds = list(range(0, config.starts, config.chunk))
+    done = sum(1 for k in range(len(bounds)) if store.has("chunk", str(k)))
+    with progress("mds", total=config.starts, enabled=show_progress) as bar:
+        bar.advance(sum(min(config.chunk, config.starts - b) for b in bounds[:done]))
+        for k, first in enumerate(bounds):
+            if store.has("chunk", str(k)):
+                continue
+            starts = list(range(first, min(first + config.chunk, config.starts)))
+            z0 = g.sample_latent(len(starts), seed=chunk_seed(config.seed, k))
+            cond = condition_tensor(g, config.conditions, starts)
+            tic = time.perf_counter()
+            result = optimise_batch(
+                setup, z0, cond, config.steps, config.lr, config.prior_weight,
+                config.optimizer, config.record_every, config.top_n,
+            )
+            seconds = time.perf_counter() - tic
+            payloads = start_payloads(prep, starts, k, result)
+            with store.transaction():
+                for i, p in zip(starts, payloads, strict=True):
+                    store.add("start", str(i), p)
+                store.add("chunk", str(k), {"starts": starts, "seconds": seconds})
+            final = float(np.mean(result.trace.divergence[-1]))
+            bar.advance(len(starts), divergence=final)
+
+
 def run_mds(
     config: MdsConfig,
     out: str | Path,
     resume: bool = False,
     registry: Registry | None = None,
-    prepared: Prepared | None = None,
     show_progress: bool = True,
-    job: str = JOB,
-    extra: Callable[[RunStore, Prepared], dict[str, Any]] | None = None,
-    inputs: dict[str, Path] | None = None,
+    components: Mapping[str, Any] | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the job into ``out``; returns the summary written to ``run.json``.
-
-    ``extra(store, prepared)`` adds to the summary after the report (the ensemble study);
-    ``inputs``: files read besides the config's own (their sha256 joins the run's identity).
-    """
-    from fxcore.mds.report import write_artefacts
-
-    prep = prepared or prepare(config, registry)
-    files = {**config.input_files(), **(inputs or {})}
-    store = RunStore.open(out, job, config, resume=resume, inputs=files)
-    try:
-        if store.complete and resume:
-            return dict(store.info.get("summary", {}))
-        setup, g = prep.setup, prep.setup.generator
-        bounds = list(range(0, config.starts, config.chunk))
-        done = sum(1 for k in range(len(bounds)) if store.has("chunk", str(k)))
-        t0 = time.perf_counter()
-        with progress("mds", total=config.starts, enabled=show_progress) as bar:
-            bar.advance(sum(min(config.chunk, config.starts - b) for b in bounds[:done]))
-            for k, first in enumerate(bounds):
-                if store.has("chunk", str(k)):
-                    continue
-                starts = list(range(first, min(first + config.chunk, config.starts)))
-                z0 = g.sample_latent(len(starts), seed=chunk_seed(config.seed, k))
-                cond = condition_tensor(g, config.conditions, starts)
-                tic = time.perf_counter()
-                result = optimise_batch(
-                    setup, z0, cond, config.steps, config.lr, config.prior_weight,
-                    config.optimizer, config.record_every, config.top_n,
-                )
-                seconds = time.perf_counter() - tic
-                payloads = start_payloads(prep, starts, k, result)
-                with store.transaction():
-                    for i, p in zip(starts, payloads, strict=True):
-                        store.add("start", str(i), p)
-                    store.add("chunk", str(k), {"starts": starts, "seconds": seconds})
-                final = float(np.mean(result.trace.divergence[-1]))
-                bar.advance(len(starts), divergence=final)
-        summary = write_artefacts(store, prep)
-        if extra is not None:
-            summary.update(extra(store, prep))
-        summary["seconds"] = time.perf_counter() - t0
-        store.finish(summary)
-        return summary
-    finally:
-        store.close()
+    """Run (or resume) the job into ``out`` (:func:`fxcore.jobs.run_job`); returns the
+    summary written to ``run.json``."""
+    return run_job(MDS, config, out, resume, registry=registry, components=components,
+                   progress=show_progress, threads=threads).summary
 
 
 def start_payloads(prep: Prepared, starts: list[int], k: int, result: Any) -> list[dict]:

@@ -8,6 +8,7 @@ import json
 import re
 import string
 from collections import Counter
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -221,3 +222,8 @@ class JobConfig(Strict):
     component_fields: ClassVar[dict[str, str]] = {}
 
     seed: int = Field(0, ge=0, description="seed of everything random in the run")
+
+    def input_files(self) -> dict[str, Path]:
+        """The files the run reads, by config field (their content is part of the run's
+        identity: ``--resume`` refuses a changed one)."""
+        return {}
