@@ -50,6 +50,12 @@ def quiet_option() -> Callable[[F], F]:
     return click.option("--quiet", is_flag=True, help="no progress output")
 
 
+def threads_option() -> Callable[[F], F]:
+    return click.option("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for torch and the numeric libraries [default: "
+                             "FXCORE_THREADS, else see docs/performance.md]")
+
+
 def job_options(f: F) -> F:
     """The options every job command has, in the same order and wording."""
     for option in reversed([
@@ -60,9 +66,7 @@ def job_options(f: F) -> F:
                           "reports)"),
         json_option("print the run summary as JSON (--json) or write it to a file (--json OUT)"),
         quiet_option(),
-        click.option("--threads", type=int, default=None, metavar="N",
-                     help="CPU threads for torch and the numeric libraries [default: "
-                          "FXCORE_THREADS, else see docs/performance.md]"),
+        threads_option(),
     ]):
         f = option(f)
     return f

@@ -289,6 +289,7 @@ def run_job(
     """
     from fxcore.plugins import default_registry
     from fxcore.store import RunStore
+    from fxcore.threads import apply_threads
     if isinstance(job, str):
         job = get_job(job)
     if not isinstance(config, job.config_model):
@@ -301,7 +302,7 @@ def run_job(
         raise ConfigError(f"components: {', '.join(unknown)} is not a component field of "
                           f"{job.config_model.__name__}")
     check_out(out, resume, config)
-    _apply_threads(threads)
+    apply_threads(threads)
     parts = job.build(config, Builder(registry or default_registry(), components))
     store = RunStore.open(out, job.store_name or job.name, config, resume=resume,
                           inputs=job.inputs(config, parts))
@@ -314,10 +315,3 @@ def run_job(
                 store.finish(summary)
     return RunResult(job.store_name or job.name, out, summary, dict(job.tables))
 
-
-def _apply_threads(threads: int | None) -> None:
-    try:
-        from fxcore.threads import apply_threads
-    except ModuleNotFoundError:  # TODO(runner): fxcore.threads lands with the thread setting
-        return
-    apply_threads(threads)

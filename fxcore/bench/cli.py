@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from fxcore.commands import check_json_out, emit, json_option, quiet_option, threads_option
 from fxcore.errors import ConfigError
 from fxcore.paths import check_out_file
 
@@ -33,21 +33,25 @@ def _summary_lines(result: dict) -> list[str]:
               help="table CSV file, or the name of a shipped table (see --list-tables)")
 @click.option("--selector", "selectors", multiple=True, metavar="SPEC",
               help="selector to replay: name, plugin/name, name:key=value,... or oracle; repeat")
-@click.option("--seeds", type=int, default=10, show_default=True,
-              help="number of seeds (0..seeds-1) per selector")
+@click.option("--repeats", type=int, default=10, show_default=True,
+              help="replays per selector, with seeds --seed .. --seed + repeats - 1")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the first replay")
+@click.option("--seeds", type=int, default=None, hidden=True,
+              help="old name of --repeats (kept working; prints a note)")
 @click.option("--budget", type=int, default=None, help="evaluations per replay [all rows]")
 @click.option("--target", default="accuracy", show_default=True, help="target column")
 @click.option("--batch-size", type=int, default=1, show_default=True,
               help="subdomains proposed per selector call (k)")
-@click.option("--json", "json_out", type=click.Path(path_type=Path),
-              help="write the results as JSON to this file")
+@json_option("the results as JSON: --json (stdout) or --json FILE")
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path),
               help="write the Fig. 4 style plot to this file (.png, .pdf or .svg)")
 @click.option("--list-tables", is_flag=True, help="list the shipped tables and exit")
-@click.option("--quiet", is_flag=True, help="no progress output")
-def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], seeds: int, budget: int | None,
-              target: str, batch_size: int, json_out: Path | None, plot_out: Path | None,
-              list_tables: bool, quiet: bool) -> None:
+@quiet_option()
+@threads_option()
+def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], repeats: int, seed: int,
+              seeds: int | None, budget: int | None, target: str, batch_size: int,
+              json_out: str | None, plot_out: Path | None, list_tables: bool, quiet: bool,
+              threads: int | None) -> None:
     """Replay selectors over a table: evaluation becomes a look-up of the table's target.
 
     Metrics per selector and seed: coverage of the worst 10% after each evaluation, evaluations
@@ -55,7 +59,7 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], seeds: int, bu
     selectors. Example:
 
         fx bench --table lecoz2024-dog --selector oracle --selector random
-        --selector sklearn/lasso-greedy --seeds 10 --json fig4.json --plot fig4.png
+        --selector sklearn/lasso-greedy --repeats 10 --json fig4.json --plot fig4.png
     """
     from fxcore.bench.replay import run_bench
     from fxcore.bench.table import list_tables as shipped
@@ -71,31 +75,33 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], seeds: int, bu
         raise ConfigError("--table is required (a CSV file or a shipped name; see --list-tables)")
     if not selectors:
         raise ConfigError("--selector is required (e.g. --selector random --selector oracle)")
-    if not 1 <= seeds <= MAX_SEEDS:
-        raise ConfigError(f"--seeds must be in 1..{MAX_SEEDS}, got {seeds}")
+    if seeds is not None:
+        click.echo("fx: note: --seeds is now --repeats", err=True)
+        repeats = seeds
+    if not 1 <= repeats <= MAX_SEEDS:
+        raise ConfigError(f"--repeats must be in 1..{MAX_SEEDS}, got {repeats}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be at least 0, got {seed}")
     if plot_out is not None:
         from fxcore.bench.plot import check_plot_path
 
         check_plot_path(plot_out)
-    for flag, written in (("--json", json_out), ("--plot", plot_out)):
-        if written is not None:
-            check_out_file(written, flag)
+    check_json_out(json_out)
+    if plot_out is not None:
+        check_out_file(plot_out, "--plot")
     table = load_table(table_spec, target=target)
-    result = run_bench(table, list(selectors), seeds=seeds, budget=budget,
-                       batch_size=batch_size, show_progress=not quiet)
-    if json_out is not None:
-        from fxcore.store import write_atomic
+    from fxcore.threads import apply_threads
 
-        write_atomic(json_out, json.dumps(result))
+    apply_threads(threads)
+    result = run_bench(table, list(selectors), seeds=range(seed, seed + repeats), budget=budget,
+                       batch_size=batch_size, show_progress=not quiet and json_out != "-")
+    lines = _summary_lines(result)
     if plot_out is not None:
         from fxcore.bench.plot import plot_bench
 
         plot_bench(result, plot_out)
-    for line in _summary_lines(result):
-        click.echo(line)
-    for written in (json_out, plot_out):
-        if written is not None:
-            click.echo(f"wrote {written}")
+        lines.append(f"wrote {plot_out}")
+    emit(result, json_out, lines)
 
 
 COMMANDS = [bench_cmd]

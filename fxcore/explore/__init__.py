@@ -11,7 +11,7 @@ from fxcore.lazy import lazy_attributes
 _NAMES = {
     "build_components": "fxcore.explore.job",
     "explore": "fxcore.explore.job",
-    "explore_file": "fxcore.explore.job",
+    "EXPLORE": "fxcore.explore.job",
     "ExploreResult": "fxcore.explore.loop",
     "evaluate_subdomain": "fxcore.explore.loop",
     "image_seed": "fxcore.explore.loop",
