@@ -158,8 +158,12 @@ def _check_contract(kind: str, obj: Any, where: str) -> Any:
 
     contract = CONTRACTS.get(kind)
     if contract is not None and not isinstance(obj, contract):
+        members = {*getattr(contract, "__annotations__", {}),
+                   *(n for n, v in vars(contract).items() if callable(v) and n[0] != "_")}
+        missing = ", ".join(sorted(m for m in members if not hasattr(obj, m)))
         raise ConfigError(f"components.{where}: a {type(obj).__name__} does not follow the "
-                          f"{contract.__name__} contract (see fxcore.contracts)")
+                          f"{contract.__name__} contract (see fxcore.contracts)"
+                          + (f"; it lacks {missing}" if missing else ""))
     return obj
 
 
