@@ -19,7 +19,7 @@ from fxcore import plugins
 from fxcore.cli import main
 
 HERE = Path(__file__).resolve().parent
-BENCH = ["bench", "--table", "lecoz2024-dog", "--selector", "random", "--seeds", "1", "--quiet"]
+BENCH = ["bench", "--table", "lecoz2024-dog", "--selector", "random", "--repeats", "1", "--quiet"]
 
 
 def explore_config(**over: Any) -> dict[str, Any]:
@@ -235,8 +235,8 @@ def test_bench_unsupported_plot_format_writes_nothing(work: Path,
 
 
 def test_bench_seeds_have_an_upper_bound(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    refused([*BENCH[:-3], "--seeds", "1000000", "--quiet", "--json", "r.json"], capsys,
-            "--seeds must be in 1..1000, got 1000000", work)
+    refused([*BENCH[:-3], "--repeats", "1000000", "--quiet", "--json", "r.json"], capsys,
+            "--repeats must be in 1..1000, got 1000000", work)
 
 
 def test_mds_ensemble_npz_with_object_arrays_is_not_loaded(
