@@ -27,8 +27,8 @@ from typing import Any, TextIO
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fxcore.config import read_text_file
 from fxcore.errors import ConfigError, RunError
+from fxcore.files import read_text_file
 from fxcore.store import write_atomic
 
 
