@@ -2,12 +2,19 @@
 
 All are differentiable torch functions. Probabilities are clamped to ``eps`` before logs, so a
 zero probability gives a large finite value rather than ``inf``.
+
+torch is imported when a divergence is called, not with this module: the built-ins are
+registered in every process, ``fx plugins`` included, which must start without torch.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import torch
 
 EPS = 1e-12
 
@@ -30,6 +37,12 @@ def _kl(p: torch.Tensor, q: torch.Tensor, eps: float) -> torch.Tensor:
     return (p * (p_.log() - q.clamp_min(eps).log())).sum(-1)
 
 
+def _mean(rows: list[torch.Tensor]) -> torch.Tensor:
+    import torch
+
+    return torch.stack(rows).mean(0)
+
+
 class KL:
     """KL(p_1 ‖ p_2) = Σ_c p_1 log(p_1 / p_2); order matters (GeValDi's expressivity study).
 
@@ -41,7 +54,7 @@ class KL:
 
     def __call__(self, probs: torch.Tensor) -> torch.Tensor:
         _check(probs, 2)
-        return torch.stack([_kl(probs[0], q, self.eps) for q in probs[1:]]).mean(0)
+        return _mean([_kl(probs[0], q, self.eps) for q in probs[1:]])
 
 
 class ReverseKL(KL):
@@ -49,7 +62,7 @@ class ReverseKL(KL):
 
     def __call__(self, probs: torch.Tensor) -> torch.Tensor:
         _check(probs, 2)
-        return torch.stack([_kl(q, probs[0], self.eps) for q in probs[1:]]).mean(0)
+        return _mean([_kl(q, probs[0], self.eps) for q in probs[1:]])
 
 
 class JensenShannon(KL):
@@ -61,4 +74,4 @@ class JensenShannon(KL):
     def __call__(self, probs: torch.Tensor) -> torch.Tensor:
         _check(probs, 2)
         mean = probs.mean(0)
-        return torch.stack([_kl(p, mean, self.eps) for p in probs]).mean(0)
+        return _mean([_kl(p, mean, self.eps) for p in probs])
