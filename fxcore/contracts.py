@@ -8,13 +8,20 @@ Probabilities are ``(N, n_classes)`` tensors (classifiers) or ``(M, N, n_classes
 
 The contracts are ``typing.Protocol`` classes: a component needs no fxcore base class, only the
 methods below. ``runtime_checkable`` lets the kernel check the methods exist when it builds one.
+
+Optional members are Protocols of their own (:class:`AttributeChecker`, :class:`Fittable`,
+:class:`HasFeatures`, :class:`OnDevice`, :class:`DeclaresChannels`, :class:`Attachable`,
+:class:`Exporting`, :class:`ScoredPolicy`, :class:`ConditionedPolicy`; :data:`OPTIONAL` lists
+them by kind): a pipeline asks ``isinstance(component, Fittable)`` before it calls ``fit``, so
+every member a pipeline uses is declared here, by name and type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -32,10 +39,7 @@ class Generator(Protocol):
     same ``(prompt, attributes, n, seed)`` gives the same images, and image ``i`` of a call with
     seed ``s`` can be regenerated alone (plugins document how, e.g. ``seed + i``).
 
-    Optional, detected with ``hasattr``: ``check_attributes(attributes)``, given the domain's
-    ``{attribute: [values]}``, raises ``ValueError`` (one line naming the attribute and value)
-    when the generator cannot render some value; ``fx explore`` calls it before the run
-    directory is created, so the mistake is a config error (exit 2), not a failed run.
+    Optional: :class:`AttributeChecker` (``check_attributes``).
     """
 
     channels: int
@@ -47,7 +51,8 @@ class Generator(Protocol):
 
 @runtime_checkable
 class LatentGenerator(Protocol):
-    """A generator with an explicit latent space, used by ``mds`` (GeValDi).
+    """A generator with an explicit latent space, used by ``mds`` (GeValDi); its own kind
+    (``latent-generator``, hook ``fxcore_register_latent_generators``), not a generator.
 
     ``decode(z, condition)`` must be differentiable in ``z``; ``condition`` is a ``LongTensor``
     ``(n,)`` of indices into ``conditions`` (or ``None`` for an unconditional generator).
@@ -72,8 +77,10 @@ class Classifier(Protocol):
 
     ``classes``: the names of the output columns. ``predict_proba(images) -> (N, C)``.
     ``differentiable``: ``True`` when gradients flow from the probabilities to the images
-    (required by ``mds``). Optional methods, detected with ``hasattr``:
-    ``fit(images, labels)`` (fine-tuning, used by ``label``) and ``features(images) -> (N, D)``.
+    (required by ``mds``). Optional: :class:`Fittable` (``fit``, fine-tuning, used by ``label``
+    and ``mds``'s bagged ensembles), :class:`HasFeatures` (``features``), :class:`OnDevice`
+    (``device``, where ``explore`` moves the images) and :class:`DeclaresChannels` (``channels``,
+    for a classifier of grey images).
     """
 
     classes: Sequence[str]
@@ -134,10 +141,15 @@ class Divergence(Protocol):
 
 @runtime_checkable
 class LabelPolicy(Protocol):
-    """A fitted labelling policy (OPAL): which items to auto-label, and with which label."""
+    """A fitted labelling policy (OPAL): which items to auto-label, and with which label.
+
+    ``status``, ``gap`` (``None`` where the solver has none), ``seconds`` and ``message`` report
+    the solver. Optional: :class:`ScoredPolicy` (``scores``), :class:`ConditionedPolicy`
+    (``condition``).
+    """
 
     status: str
-    gap: float
+    gap: float | None
     seconds: float
     message: str
 
@@ -159,7 +171,8 @@ class Annotator(Protocol):
 
     ``suggestions`` is ``(len(item_ids), M)`` classifier predictions shown to the person (or
     ``None``). Returns one class index per item, or ``None`` for items not answered yet (a file
-    round trip answers later; the run can then be resumed).
+    round trip answers later; the run can then be resumed). Optional: :class:`Attachable`
+    (``attach``), :class:`Exporting` (``last_export``).
     """
 
     def annotate(
@@ -183,9 +196,87 @@ class Dataset(Protocol):
     def split(self, which: str) -> tuple[Any, Any]: ...
 
 
+# ---------------------------------------------------------------- optional members
+
+
+@runtime_checkable
+class AttributeChecker(Protocol):
+    """Generator, optional: ``check_attributes({attribute: [values]})`` raises a one-line
+    ``ValueError`` naming the attribute and value it cannot render; ``fx explore`` calls it
+    before the run directory is created, so the mistake is a config error (exit 2)."""
+
+    def check_attributes(self, attributes: dict[str, Sequence[str]]) -> None: ...
+
+
+@runtime_checkable
+class Fittable(Protocol):
+    """Classifier, optional: ``fit(images, labels)`` fine-tunes in place (``label``; bagged
+    ensembles in ``mds``)."""
+
+    def fit(self, images: Any, labels: Any) -> Any: ...
+
+
+@runtime_checkable
+class HasFeatures(Protocol):
+    """Classifier, optional: ``features(images) -> (N, D)``, a representation of each image."""
+
+    def features(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class OnDevice(Protocol):
+    """Classifier, optional: ``device`` (a ``torch.device`` or its name) the images go to."""
+
+    device: Any
+
+
+@runtime_checkable
+class DeclaresChannels(Protocol):
+    """Classifier, optional: ``channels`` it expects (1 for grey); images are matched to it."""
+
+    channels: int
+
+
+@runtime_checkable
+class Attachable(Protocol):
+    """Annotator, optional: ``attach(context)`` is called once before the first question with
+    the run's context (items, store, probabilities as they become known)."""
+
+    def attach(self, context: Any) -> None: ...
+
+
+@runtime_checkable
+class Exporting(Protocol):
+    """Annotator, optional: ``last_export``, the files it wrote for a person to answer."""
+
+    last_export: Sequence[str | Path]
+
+
+@runtime_checkable
+class ScoredPolicy(Protocol):
+    """Label policy, optional: ``scores(probs) -> (agree, label, score)`` per item, the policy's
+    own ranking (used by the certificate)."""
+
+    def scores(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class ConditionedPolicy(Protocol):
+    """Label policy, optional: ``condition``, OPAL's agreement condition (default ``"all"``)."""
+
+    condition: str
+
+
+#: component kind names (the ``kind`` argument of :meth:`fxcore.plugins.Registry.create`)
+Kind = Literal[
+    "generator", "latent-generator", "filter", "classifier", "selector", "divergence",
+    "labeller", "annotator", "dataset",
+]
+
 #: kind -> the Protocol its components follow
 CONTRACTS: dict[str, type] = {
     "generator": Generator,
+    "latent-generator": LatentGenerator,
     "filter": Filter,
     "classifier": Classifier,
     "selector": Selector,
@@ -193,4 +284,12 @@ CONTRACTS: dict[str, type] = {
     "labeller": Labeller,
     "annotator": Annotator,
     "dataset": Dataset,
+}
+
+#: kind -> the optional members' Protocols (checked with ``isinstance`` where used)
+OPTIONAL: dict[str, tuple[type, ...]] = {
+    "generator": (AttributeChecker,),
+    "classifier": (Fittable, HasFeatures, OnDevice, DeclaresChannels),
+    "annotator": (Attachable, Exporting),
+    "labeller": (),  # its policy: ScoredPolicy, ConditionedPolicy
 }

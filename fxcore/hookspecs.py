@@ -45,14 +45,29 @@ class Register(Protocol):
 
 @hookspec
 def fxcore_register_generators(register: Register) -> None:
-    """Register image generators (contract :class:`fxcore.contracts.Generator`, or
-    :class:`fxcore.contracts.LatentGenerator` for ``mds``).
+    """Register image generators for ``explore``: prompt and attributes in, images out
+    (contract :class:`fxcore.contracts.Generator`). Generators with a latent space for ``mds``
+    register with :func:`fxcore_register_latent_generators` instead.
 
     Example::
 
         @fxcore.hookimpl
         def fxcore_register_generators(register):
             register("sd21", StableDiffusionGenerator, SD21Params)
+    """
+
+
+@hookspec
+def fxcore_register_latent_generators(register: Register) -> None:
+    """Register latent generators for ``mds``: a latent ``z`` (and a condition) in, images out,
+    differentiable (contract :class:`fxcore.contracts.LatentGenerator`). A kind of its own: a
+    config that names one where a generator is wanted (or the reverse) is a config error.
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_latent_generators(register):
+            register("biggan", BigGANGenerator, BigGANParams)
     """
 
 
@@ -146,6 +161,7 @@ def fxcore_register_datasets(register: Register) -> None:
 #: component kind -> name of its registration hook
 HOOK_BY_KIND: dict[str, str] = {
     "generator": "fxcore_register_generators",
+    "latent-generator": "fxcore_register_latent_generators",
     "filter": "fxcore_register_filters",
     "classifier": "fxcore_register_classifiers",
     "selector": "fxcore_register_selectors",
@@ -155,3 +171,7 @@ HOOK_BY_KIND: dict[str, str] = {
     "dataset": "fxcore_register_datasets",
 }
 KINDS: tuple[str, ...] = tuple(HOOK_BY_KIND)
+
+#: the entry-point group of plugin manifests: ``"<kind>.<name>" = "<plugin module>"``, one entry
+#: per component, read from the distribution's metadata without importing the plugin
+MANIFEST_GROUP = "fxcore.components"

@@ -176,6 +176,10 @@ class Selector(_Switch):
 @fxcore.hookimpl
 def fxcore_register_generators(register):  # type: ignore[no-untyped-def]
     register("gen", Generator, Params)
+
+
+@fxcore.hookimpl
+def fxcore_register_latent_generators(register):  # type: ignore[no-untyped-def]
     register("latent", Latent, Params)
 
 

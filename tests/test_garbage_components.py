@@ -189,7 +189,7 @@ MDS_CASES: dict[tuple[str, str], str] = {
     ("classifier", "short"): r"shape \(0, 10\) for [12] inputs, expected \([12], 10\)",
     ("classifier", "columns"): r"shape \([12], 9\) for [12] inputs",
 }
-MDS_WHO = {"generator": r"generator 'garbage/latent' \(plugin garbage\)",
+MDS_WHO = {"generator": r"latent-generator 'garbage/latent' \(plugin garbage\)",
            "classifier": r"classifier 'garbage/clf\(after=\d,mode=\w+\)' \(plugin garbage\)"}
 
 

@@ -90,14 +90,15 @@ def _plugin() -> types.ModuleType:
     mod = types.ModuleType("toy_mds")
 
     @fxcore.hookimpl
-    def fxcore_register_generators(register):  # type: ignore[no-untyped-def]
+    def fxcore_register_latent_generators(register):  # type: ignore[no-untyped-def]
         register("linear", LinearGenerator, GenParams)
 
     @fxcore.hookimpl
     def fxcore_register_classifiers(register):  # type: ignore[no-untyped-def]
         register("softmax", Softmax, ClfParams)
 
-    mod.fxcore_register_generators = fxcore_register_generators  # type: ignore[attr-defined]
+    mod.fxcore_register_latent_generators = (  # type: ignore[attr-defined]
+        fxcore_register_latent_generators)
     mod.fxcore_register_classifiers = fxcore_register_classifiers  # type: ignore[attr-defined]
     return mod
 

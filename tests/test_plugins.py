@@ -102,9 +102,23 @@ def test_component_not_found_names_what_is_installed() -> None:
     with pytest.raises(ComponentNotFound) as err:
         reg.create("selector", "botorch")
     msg = str(err.value)
-    assert "fxcore/random" in msg and "fxcore-botorch" in msg and "\n" not in msg
-    with pytest.raises(ComponentNotFound, match="pip install fxcore-acme"):
+    assert "fxcore/random" in msg and "\n" not in msg
+    # the hint comes from the manifests of this repository's plugins/ folder, not a list in code
+    repo = Path(__file__).resolve().parents[1] / "plugins" / "fxcore-botorch"
+    assert f"the plugin fxcore-botorch in this repository provides it: pip install -e {repo}" in msg
+    with pytest.raises(ComponentNotFound, match=r"install plugin 'acme' .*plugins/ folder"):
         reg.get("selector", "acme/thing")
+
+
+def test_the_kernel_names_no_plugin() -> None:
+    """No table of first-party plugins in the kernel (it named packages no index has)."""
+    from fxcore import plugins
+
+    assert not hasattr(plugins, "KNOWN_PROVIDERS")
+    source = Path(plugins.__file__).read_text()
+    repo_plugins = Path(__file__).resolve().parents[1] / "plugins"
+    named = [d.name for d in repo_plugins.iterdir() if d.name in source]
+    assert named == []
 
 
 def test_ambiguous_name_asks_for_qualified_name() -> None:
@@ -220,13 +234,18 @@ def fxcore_register_selectors(register):
 """
 
 
-def plant(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-    """A fake installed distribution under ``root``: its dist-info and its top-level modules."""
+def plant(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str],
+          manifest: dict[str, str] | None = None) -> None:
+    """A fake installed distribution under ``root``: its dist-info and its top-level modules;
+    ``manifest``: its ``fxcore.components`` entry points (``"selector.x": "module"``)."""
     info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
     lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
-    (info / "entry_points.txt").write_text("[fxcore]\n" + lines)
+    text = "[fxcore]\n" + lines
+    if manifest is not None:
+        text += "\n[fxcore.components]\n" + "".join(f"{k} = {v}\n" for k, v in manifest.items())
+    (info / "entry_points.txt").write_text(text)
     for module, code in modules.items():
         (root / f"{module}.py").write_text(code)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from fxcore.contracts import ConditionedPolicy, LabelPolicy, ScoredPolicy
 from fxcore.label import active as al
 from fxcore.label.baselines import agreed_scores
 from fxcore.label.certify import certify, error_budget, sample_size
@@ -57,13 +58,14 @@ def policy_scores(policy: Any, probs: np.ndarray, own: bool = True
     """``(label, score)`` of every item: with ``own``, the policy's own score where it has one
     and auto-labels anything; else the agreeing classifiers' mean confidence (OPAL's Condition 1
     with the policy's ``condition``); -inf where they disagree."""
-    scores = getattr(policy, "scores", None)
-    if own and callable(scores) and str(getattr(policy, "status", "")) not in (
-            "unreachable", "failed"):
-        agree, label, score = scores(probs)
+    usable = not isinstance(policy, LabelPolicy) or str(policy.status) not in (
+        "unreachable", "failed")
+    if own and isinstance(policy, ScoredPolicy) and usable:
+        agree, label, score = policy.scores(probs)
         if np.any(score[agree] > 0):
             return np.where(agree, label, -1), np.where(agree, score, -np.inf)
-    return agreed_scores(probs, getattr(policy, "condition", "all"))
+    condition = policy.condition if isinstance(policy, ConditionedPolicy) else "all"
+    return agreed_scores(probs, condition)
 
 
 class CertifiedRun(OpalRun):

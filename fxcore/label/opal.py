@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from fxcore.contracts import Attachable, Exporting, LabelPolicy
 from fxcore.errors import ConfigError, RunError
 from fxcore.label.active import choose, uncertainty
 from fxcore.label.annotators import AnnotationContext
@@ -237,9 +238,8 @@ class OpalRun:
     def _start(self) -> tuple[Split, dict[str, Any] | None]:
         """Steps 1–2 (resumable): the split, its answers and the fine-tuned probabilities;
         returns the split and, while answers are missing, the ``waiting`` summary."""
-        attach = getattr(self.annotator, "attach", None)
-        if callable(attach):
-            attach(self.context)
+        if isinstance(self.annotator, Attachable):
+            self.annotator.attach(self.context)
         self._load_journal()
         self._sync_decisions()
         split = self._split()
@@ -319,7 +319,8 @@ class OpalRun:
                         "source": "auto", "auto": True, "round": r})
 
     def _waiting(self, pending: list[int], what: str) -> dict[str, Any]:
-        exported = [str(p) for p in getattr(self.annotator, "last_export", [])]
+        exported = ([str(p) for p in self.annotator.last_export]
+                    if isinstance(self.annotator, Exporting) else [])
         self.store.set_state("status", "waiting")
         return {"status": "waiting", "pending": len(pending), "waiting_for": what,
                 "answered": len(self.answers), "exported": exported,
@@ -390,10 +391,13 @@ class OpalRun:
 
 
 def _solver_info(policy: Any) -> dict[str, Any]:
-    gap = getattr(policy, "gap", None)
+    """The solver report of a policy (:class:`~fxcore.contracts.LabelPolicy`'s members)."""
+    if not isinstance(policy, LabelPolicy):
+        return {"status": "unknown", "gap": None, "seconds": 0.0,
+                "message": f"{type(policy).__name__} does not report its solver (LabelPolicy)"}
     return {
-        "status": str(getattr(policy, "status", "unknown")),
-        "gap": None if gap is None else float(gap),
-        "seconds": float(getattr(policy, "seconds", 0.0)),
-        "message": str(getattr(policy, "message", "")),
+        "status": str(policy.status),
+        "gap": None if policy.gap is None else float(policy.gap),
+        "seconds": float(policy.seconds),
+        "message": str(policy.message),
     }

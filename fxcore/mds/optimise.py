@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from fxcore import checks
-from fxcore.contracts import LatentGenerator
+from fxcore.contracts import Classifier, DeclaresChannels, LatentGenerator
 from fxcore.errors import ConfigError, RunError
 from fxcore.mds.records import relative_change, top_n
 
@@ -59,13 +59,18 @@ class MdsSetup:
         out = []
         where = f"at step {step}" if step is not None else ""
         for clf, who, cols in zip(self.classifiers, self.who, self.columns, strict=True):
-            x = _match_channels(images, getattr(clf, "channels", None))
+            x = _match_channels(images, _channels(clf))
             p = clf.predict_proba(x)
             checks.probabilities(p, len(images), len(clf.classes), who, where)
             if cols is not None:
                 p = p[:, cols]
             out.append(p)
         return torch.stack(out)
+
+
+def _channels(classifier: Any) -> int | None:
+    """The channels a classifier declares (:class:`~fxcore.contracts.DeclaresChannels`)."""
+    return classifier.channels if isinstance(classifier, DeclaresChannels) else None
 
 
 def _match_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
@@ -96,7 +101,7 @@ def check_setup(setup: MdsSetup, conditions: Sequence[str] | None = None) -> Mds
             f"classifiers: mds needs at least 2 classifiers to disagree, got {setup.m}"
         )
     for i, (clf, name) in enumerate(zip(setup.classifiers, setup.names, strict=True)):
-        if not getattr(clf, "differentiable", False):
+        if not (isinstance(clf, Classifier) and clf.differentiable):
             raise ConfigError(
                 f"classifiers.{i}: {name} is not differentiable (differentiable = False); "
                 "mds follows gradients from the probabilities back to the latent"
@@ -145,7 +150,7 @@ def _probe_gradients(setup: MdsSetup) -> None:
     for i, (clf, name) in enumerate(zip(setup.classifiers, setup.names, strict=True)):
         x = image.detach().clone().requires_grad_(True)
         try:  # a RunError from the check is not a RuntimeError: it ends the run as it is
-            p = clf.predict_proba(_match_channels(x, getattr(clf, "channels", None)))
+            p = clf.predict_proba(_match_channels(x, _channels(clf)))
             checks.probabilities(p, 1, len(clf.classes), setup.who[i], "(the gradient probe)")
             (grad,) = torch.autograd.grad(p.max(dim=1).values.sum(), x, allow_unused=True)
         except RuntimeError:
@@ -158,17 +163,16 @@ def _probe_gradients(setup: MdsSetup) -> None:
 
 
 def condition_tensor(
-    generator: Any, conditions: Sequence[str] | None, starts: Sequence[int]
+    generator: LatentGenerator, conditions: Sequence[str] | None, starts: Sequence[int]
 ) -> torch.Tensor | None:
     """Condition indices (into ``generator.conditions``) for global start numbers ``starts``.
 
     Start ``i`` gets ``conditions[i % len(conditions)]`` (default: all generator conditions).
     ``None`` for an unconditional generator.
     """
-    valid = getattr(generator, "conditions", None)
-    if valid is None:
+    if generator.conditions is None:
         return None
-    valid = [str(c) for c in valid]
+    valid = [str(c) for c in generator.conditions]
     names = list(conditions) if conditions else valid
     return torch.tensor([valid.index(names[i % len(names)]) for i in starts], dtype=torch.long)
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fxcore.contracts import LatentGenerator
 from fxcore.errors import ConfigError
 from fxcore.imaging import save_image_grid
 from fxcore.store import RunStore, write_atomic
@@ -72,10 +73,10 @@ def _title(top: dict[str, Any], tag: str, d: float) -> str:
     return f"{tag} D={d:.2f}\n{preds}"
 
 
-def decode(generator: Any, records: list[dict], which: str) -> torch.Tensor:
+def decode(generator: LatentGenerator, records: list[dict], which: str) -> torch.Tensor:
     """Images ``g(z, c)`` of the records' ``z_init`` or ``z_final``."""
     z = torch.tensor([r[which] for r in records], dtype=torch.float32)
-    conds = getattr(generator, "conditions", None)
+    conds = generator.conditions
     cond = None
     if conds is not None:
         names = [str(c) for c in conds]

@@ -70,7 +70,7 @@ class MdsConfig(JobConfig):
     """
 
     component_fields: ClassVar[dict[str, str]] = {
-        "generator": "generator",
+        "generator": "latent-generator",
         "classifiers": "classifier",
         "divergence": "divergence",
         "ensemble.dataset": "dataset",

@@ -9,5 +9,5 @@ __all__ = ["DEFAULT_MODEL", "BigGANGenerator", "BigGANParams"]
 
 
 @fxcore.hookimpl
-def fxcore_register_generators(register):  # type: ignore[no-untyped-def]
+def fxcore_register_latent_generators(register):  # type: ignore[no-untyped-def]
     register("biggan", BigGANGenerator, BigGANParams)

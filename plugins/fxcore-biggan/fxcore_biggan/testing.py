@@ -8,7 +8,7 @@ This is fixture work: released weights need none of it, so the plugin does none 
 
     from fxcore_biggan.testing import save_tiny_biggan
     path = save_tiny_biggan(tmp_path / "biggan-tiny")       # config.json + pytorch_model.bin
-    gen = registry.create("generator", {"name": "biggan", "params": {"model": str(path)}})
+    gen = registry.create("latent-generator", {"name": "biggan", "params": {"model": str(path)}})
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def registry() -> Registry:
 
 def make(registry: Registry, model: Path | str, **params: object) -> LatentGenerator:
     spec = {"name": "biggan", "params": {"model": str(model), "device": "cpu", **params}}
-    return registry.create("generator", spec, where="generator")
+    return registry.create("latent-generator", spec, where="generator")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def gen(registry: Registry, tiny_biggan: Path) -> LatentGenerator:
 
 
 def test_discovered_and_follows_the_latent_contract(registry: Registry, gen) -> None:
-    assert "biggan/biggan" in registry.names("generator")
+    assert "biggan/biggan" in registry.names("latent-generator")
     assert isinstance(gen, LatentGenerator)
     assert gen.latent_dim == 128 and gen.channels == 3
     assert len(gen.conditions) == 1000 and gen.conditions[CHIHUAHUA] == "Chihuahua"

@@ -4,6 +4,7 @@ Components (names are stable):
 
 - generator ``render``: real test-split images of a class, changed as the attributes say
   (:mod:`fxcore_mnist.render`);
+- latent generator ``cvae``: a conditional VAE for ``mds`` (:mod:`fxcore_mnist.cvae`);
 - classifiers ``cnn``, ``mlp``, ``linear``: trained on first use, cached
   (:mod:`fxcore_mnist.classifiers`);
 - filter ``ink``: drops images whose digit is mostly destroyed (:mod:`fxcore_mnist.filters`);
@@ -48,6 +49,10 @@ __all__ = [
 @hookimpl
 def fxcore_register_generators(register: Any) -> None:
     register("render", Render, RenderParams)
+
+
+@hookimpl
+def fxcore_register_latent_generators(register: Any) -> None:
     from fxcore_mnist.cvae import ConditionalVAE, CvaeParams  # mds's conditional VAE
 
     register("cvae", ConditionalVAE, CvaeParams)
