@@ -28,6 +28,29 @@ def _summary_lines(result: dict) -> list[str]:
     return lines
 
 
+def _parse_stages(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--stages {text!r}: expected image counts such as 10,20,50") from None
+
+
+def _image_lines(result: dict) -> list[str]:
+    fid = result.get("fidelity")
+    if fid is None:
+        return []
+    how = f"stages {','.join(map(str, fid['stages']))}, error {fid['error']:g}" \
+        if fid["stages"] else "full fidelity"
+    lines = [f"images to find every worst row at full fidelity ({how}; oracle "
+             f"{fid['oracle_images']}):"]
+    for name, res in result["selectors"].items():
+        med = res.get("images_to_full_coverage_median")
+        lines.append(f"{name:40s} {'censored' if med is None else f'{med:g}':>22s}")
+    return lines
+
+
 @click.command("bench")
 @click.option("--table", "table_spec", metavar="CSV|NAME",
               help="table CSV file, or the name of a shipped table (see --list-tables)")
@@ -45,13 +68,25 @@ def _summary_lines(result: dict) -> list[str]:
 @json_option("the results as JSON: --json (stdout) or --json FILE")
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path),
               help="write the Fig. 4 style plot to this file (.png, .pdf or .svg)")
+@click.option("--images-per-row", "images_spec", metavar="N|COLUMN",
+              help="images behind each row's target (a number, or a numeric column such as "
+              "n_kept): adds the images metric")
+@click.option("--stages", "stages_spec", metavar="N,N,...",
+              help="multi-fidelity: images drawn per row in stages, e.g. 10,20,30,40,50 "
+              "(needs --images-per-row)")
+@click.option("--error", "fidelity_error", type=float, default=0.05, show_default=True,
+              help="with --stages: bound on the probability that a worst row stops early")
+@click.option("--fidelity-threshold", type=float, default=None,
+              help="with --stages: a row is a failure below this accuracy [estimated: the "
+              "worst-10% cut-off from the observations so far]")
 @click.option("--list-tables", is_flag=True, help="list the shipped tables and exit")
 @quiet_option()
 @threads_option()
 def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], repeats: int, seed: int,
               seeds: int | None, budget: int | None, target: str, batch_size: int,
-              json_out: str | None, plot_out: Path | None, list_tables: bool, quiet: bool,
-              threads: int | None) -> None:
+              json_out: str | None, plot_out: Path | None, images_spec: str | None,
+              stages_spec: str | None, fidelity_error: float, fidelity_threshold: float | None,
+              list_tables: bool, quiet: bool, threads: int | None) -> None:
     """Replay selectors over a table: evaluation becomes a look-up of the table's target.
 
     Metrics per selector and seed: coverage of the worst 10% after each evaluation, evaluations
@@ -89,13 +124,27 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], repeats: int, 
     check_json_out(json_out)
     if plot_out is not None:
         check_out_file(plot_out, "--plot")
+    stages = _parse_stages(stages_spec)
+    if stages and images_spec is None:
+        raise ConfigError("--stages needs --images-per-row (N or a column name)")
     table = load_table(table_spec, target=target)
+    fidelity = None
+    if images_spec is not None:
+        from fxcore.bench.replay import ReplayFidelity, images_per_row
+
+        try:
+            fidelity = ReplayFidelity(images_per_row(table, images_spec), stages,
+                                      fidelity_error, fidelity_threshold)
+        except ValueError as exc:
+            raise ConfigError(f"--stages/--error: {exc}") from None
+        fidelity.correct(table.targets)
     from fxcore.threads import apply_threads
 
     apply_threads(threads)
     result = run_bench(table, list(selectors), seeds=range(seed, seed + repeats), budget=budget,
-                       batch_size=batch_size, show_progress=not quiet and json_out != "-")
-    lines = _summary_lines(result)
+                       batch_size=batch_size, show_progress=not quiet and json_out != "-",
+                       fidelity=fidelity)
+    lines = _summary_lines(result) + _image_lines(result)
     if plot_out is not None:
         from fxcore.bench.plot import plot_bench
 

@@ -44,6 +44,8 @@ class Table:
     space: SubdomainSpace
     targets: np.ndarray
     constants: dict[str, str] = field(default_factory=dict)
+    #: the other numeric columns (space row order), e.g. ``n_kept`` for ``--images-per-row``
+    numeric: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -113,7 +115,14 @@ def load_table(spec: str | Path, target: str = "accuracy") -> Table:
     order = _space_rows(space, attrs, columns, codes, where)
     targets = np.empty(len(space), dtype=np.float64)
     targets[order] = y
-    return Table(name, path, target, domain, space, targets, constants)
+    numeric: dict[str, np.ndarray] = {}
+    for j, h in enumerate(header):
+        if h == target or h in attrs or h in constants or (j == 0 and h.lower() in _INDEX_NAMES):
+            continue
+        values = np.empty(len(space), dtype=np.float64)
+        values[order] = [float(c) for c in columns[h]]
+        numeric[h] = values
+    return Table(name, path, target, domain, space, targets, constants, numeric)
 
 
 def _targets(cells: list[str], where: str, target: str) -> np.ndarray:
