@@ -15,6 +15,16 @@ Resume: every proposal batch is a ``proposal`` record (key = step). A resumed ru
 Selector contract makes selectors deterministic given seed + call sequence) and evaluates only
 what is missing. Image seeds derive from (run seed, subdomain id, round), so a resumed run
 regenerates the same images.
+
+Multi-fidelity (``[fidelity]``, :mod:`fxcore.fidelity`): a subdomain is evaluated in stages (e.g.
+10 then 50 images); after each stage but the last, the sequential test decides whether it is
+clearly not a failure and stops. Stage j draws images from generation rounds
+``j·max_attempts + r``, so stage 0 is the same images as an unstaged run's first ones, and every
+stage is a ``stage`` record (key ``<subdomain id>/<j>``: its counts) written when it is done; the
+``evaluation`` record (totals over the stages) follows when the subdomain stops or reaches full
+fidelity. A resumed run reuses the recorded stages and continues a subdomain at the stage it was
+killed in. Selectors see ``n_images`` (= ``n_kept``) with each observation
+(:class:`~fxcore.fidelity.FidelityObservations`).
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from fxcore import checks
 from fxcore.contracts import Classifier, Filter, Generator, Observations, Selector
 from fxcore.domain import SubdomainSpace
 from fxcore.errors import RunError
+from fxcore.fidelity import FidelityObservations, Stages, rank_threshold
 from fxcore.grouping import ClassGrouping
 from fxcore.progress import progress
 from fxcore.schemas import Evaluation, EvaluationDomain, ExploreConfig, Subdomain
@@ -74,9 +85,12 @@ def evaluate_subdomain(
     config: ExploreConfig,
     step: int = 0,
     names: dict[str, str] | None = None,
+    want: int | None = None,
+    first_round: int = 0,
 ) -> SubdomainResult:
-    """Generate until ``images_per_subdomain`` pass the filter (or ``max_attempts`` rounds),
-    classify the kept images and score them against the subdomain's true class.
+    """Generate until ``images_per_subdomain`` (or ``want``) pass the filter (or ``max_attempts``
+    rounds, seeded as rounds ``first_round`` on), classify the kept images and score them
+    against the subdomain's true class.
 
     Every component output is checked (:mod:`fxcore.checks`) before it is used: a bad one ends
     the run with a :class:`RunError` naming the component (``names``: kind -> description).
@@ -85,7 +99,7 @@ def evaluate_subdomain(
     on = f"on subdomain {sub.id} ({sub.values})"
     where = f"{on}; nothing was recorded for it, fix the component and pass --resume"
     start = time.perf_counter()
-    want = config.images_per_subdomain
+    want = config.images_per_subdomain if want is None else want
     kept: list[torch.Tensor] = []
     n_generated = n_kept = 0
     with torch.no_grad():
@@ -96,7 +110,7 @@ def evaluate_subdomain(
             else:  # scale the next round by the keep rate seen so far
                 rate = max(n_kept / max(n_generated, 1), 0.25)
                 n = min(4 * need, math.ceil(need / rate))
-            seed = image_seed(config.seed, sub.id, round_)
+            seed = image_seed(config.seed, sub.id, first_round + round_)
             gen = who["generator"]
             images = _call(gen, on, generator.generate, sub.prompt, sub.values, n, seed)
             checks.images(images, n, gen, where)
@@ -238,6 +252,11 @@ def run_explore(
     done = {e["index"]: Evaluation.model_validate(e) for e in store.records("evaluation")}
     recorded = [p["rows"] for p in store.records("proposal")]
     budget = min(config.budget or len(space), len(space))
+    stages = Stages(tuple(config.fidelity.stages), config.fidelity.error) \
+        if config.fidelity is not None else None
+    staged: dict[str, dict[int, dict[str, Any]]] = {}  # subdomain id -> stage -> record
+    for rec in store.records("stage") if stages is not None else []:
+        staged.setdefault(rec["subdomain_id"], {})[rec["stage"]] = rec
     selector.setup(space, config.seed)
 
     order: list[Evaluation] = []  # evaluations in proposal order (the selector's view)
@@ -254,7 +273,8 @@ def run_explore(
                 break
             candidates = np.flatnonzero(~proposed)
             k = min(config.batch_size, budget - n_done) if not replaying else len(recorded[step])
-            rows = _propose(selector, _observations(order), candidates, max(k, 1),
+            rows = _propose(selector, _observations(order, stages is not None), candidates,
+                            max(k, 1),
                             names["selector"], step)
             if replaying:
                 if rows != recorded[step]:
@@ -268,7 +288,18 @@ def run_explore(
             proposed[rows] = True
             for row in rows:
                 ev = done.get(row)
-                if ev is None:
+                if ev is None and stages is not None:
+                    sub = space[row]
+                    level = failure_level(config, order, len(space))
+                    ev = evaluate_staged(
+                        sub, config.domain, generator, filter, classifier, grouping, config,
+                        step, names, store, stages, level, staged.get(sub.id, {}),
+                    )
+                    with store.transaction():
+                        store.add("evaluation", ev.subdomain_id, ev)
+                    done[row] = ev
+                    bar.advance(1, acc=ev.accuracy if ev.accuracy is not None else "none")
+                elif ev is None:
                     result = evaluate_subdomain(
                         space[row], config.domain, generator, filter, classifier, grouping,
                         config, step, names,
@@ -292,13 +323,80 @@ def store_order(store: RunStore) -> list[Evaluation]:
     return [Evaluation.model_validate(e) for e in store.records("evaluation")]
 
 
-def _observations(order: list[Evaluation]) -> Observations:
-    """Rows with an accuracy, in evaluation order (``no_valid_images`` rows carry none)."""
+def _observations(order: list[Evaluation], with_images: bool = False) -> Observations:
+    """Rows with an accuracy, in evaluation order (``no_valid_images`` rows carry none); with
+    ``with_images`` (multi-fidelity runs) also the images behind each accuracy."""
     ok = [e for e in order if e.accuracy is not None]
-    return Observations(
-        rows=np.array([e.index for e in ok], dtype=np.int64),
-        accuracy=np.array([e.accuracy for e in ok], dtype=np.float64),
-    )
+    rows = np.array([e.index for e in ok], dtype=np.int64)
+    accuracy = np.array([e.accuracy for e in ok], dtype=np.float64)
+    if with_images:
+        return FidelityObservations(rows, accuracy, np.array([e.n_kept for e in ok],
+                                                             dtype=np.int64))
+    return Observations(rows=rows, accuracy=accuracy)
+
+
+def failure_level(config: ExploreConfig, order: list[Evaluation], n_subdomains: int
+                  ) -> float | None:
+    """The accuracy below which a subdomain is a failure: ``[fidelity] threshold``, or the safe
+    estimate of the worst ``fraction``'s cut-off from the evaluations so far (``None``: not yet
+    known, nothing stops)."""
+    assert config.fidelity is not None
+    if config.fidelity.threshold is not None:
+        return config.fidelity.threshold
+    acc = [e.accuracy for e in order if e.accuracy is not None]
+    return rank_threshold(acc, n_subdomains, config.fidelity.fraction)
+
+
+def evaluate_staged(
+    sub: Subdomain,
+    domain: EvaluationDomain,
+    generator: Generator,
+    filter: Filter | None,
+    classifier: Classifier,
+    grouping: ClassGrouping,
+    config: ExploreConfig,
+    step: int,
+    names: dict[str, str],
+    store: RunStore,
+    stages: Stages,
+    level: float | None,
+    recorded: dict[int, dict[str, Any]],
+) -> Evaluation:
+    """Evaluate ``sub`` stage by stage (``recorded``: stages done before a resume, reused),
+    stopping after a stage when :meth:`Stages.stop` says it is clearly not a failure at
+    ``level``; each new stage is a ``stage`` record. Returns the evaluation over every image."""
+    totals = {"n_generated": 0, "n_kept": 0, "n_correct": 0, "confidence": 0.0, "seconds": 0.0}
+    for j, size in enumerate(stages.sizes):
+        rec = recorded.get(j)
+        if rec is None:
+            result = evaluate_subdomain(
+                sub, domain, generator, filter, classifier, grouping, config, step, names,
+                want=size - int(totals["n_kept"]), first_round=j * config.max_attempts,
+            )
+            e = result.evaluation
+            if j == 0:
+                save_samples(store, result)
+            rec = {"subdomain_id": sub.id, "stage": j, "step": step,
+                   "n_generated": e.n_generated, "n_kept": e.n_kept, "n_correct": e.n_correct,
+                   "confidence": (e.mean_confidence or 0.0) * e.n_kept, "seconds": e.seconds}
+            store.add("stage", f"{sub.id}/{j}", rec)
+        for key in totals:
+            totals[key] += rec[key]
+        n_kept, n_correct = int(totals["n_kept"]), int(totals["n_correct"])
+        estimated = config.fidelity is not None and config.fidelity.threshold is None
+        if j < len(stages.sizes) - 1 and n_kept > 0 and \
+                stages.stop(n_correct, n_kept, level, stages.total, inclusive=estimated):
+            break
+    base = dict(subdomain_id=sub.id, index=sub.index, values=sub.values, prompt=sub.prompt,
+                n_generated=int(totals["n_generated"]), n_kept=n_kept, step=step,
+                seconds=totals["seconds"])
+    if n_kept == 0:
+        return Evaluation(status="no_valid_images", **base)
+    interval = clopper_pearson if config.interval == "clopper-pearson" else wilson
+    low, high = interval(n_correct, n_kept, config.confidence_level)
+    return Evaluation(n_correct=n_correct, accuracy=n_correct / n_kept, accuracy_low=float(low),
+                      accuracy_high=float(high), mean_confidence=totals["confidence"] / n_kept,
+                      **base)
 
 
 def _propose(

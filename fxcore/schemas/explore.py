@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
-from fxcore.schemas.common import ComponentSpec, EvaluationDomain, JobConfig
+from fxcore.schemas.common import ComponentSpec, EvaluationDomain, JobConfig, Strict
 
 #: a member of a class group: a class name, a class index or ``"wordnet:<id>"``
 GroupMember = int | str
+
+
+class FidelityConfig(Strict):
+    """``[fidelity]``: evaluate each subdomain in stages of images, stopping early once the images
+    so far settle that it is not a failure (:mod:`fxcore.fidelity`)."""
+
+    stages: list[int] = Field(
+        description="images per subdomain after each stage, increasing; the last is "
+        "images_per_subdomain (full fidelity), e.g. [10, 50]",
+    )
+    error: float = Field(
+        0.05, gt=0, lt=1,
+        description="probability bound that a failure is stopped before full fidelity (spent "
+        "evenly over the stages that can stop)",
+    )
+    threshold: float | None = Field(
+        None, gt=0, le=1,
+        description="a failure is a subdomain whose full-fidelity accuracy is below this; "
+        "unset: the run is after the worst `fraction` of the domain, cut-off estimated from "
+        "the evaluations so far (safe: nothing stops before fraction x subdomains are known)",
+    )
+    fraction: float = Field(
+        0.1, gt=0, lt=1, description="with threshold unset: the worst fraction the run is after"
+    )
+
+    @model_validator(mode="after")
+    def _increasing(self) -> FidelityConfig:
+        s = self.stages
+        if len(s) < 2:
+            raise ValueError("stages: give at least two image counts (e.g. [10, 50])")
+        if s[0] < 1 or any(b <= a for a, b in zip(s, s[1:], strict=False)):
+            raise ValueError(f"stages: must be increasing positive image counts, got {s}")
+        return self
 
 
 class ExploreConfig(JobConfig):
@@ -62,11 +101,31 @@ class ExploreConfig(JobConfig):
         8, ge=0, le=10_000,
         description="kept images saved per subdomain for the report (0: none; at most 10,000)",
     )
+    fidelity: FidelityConfig | None = Field(
+        None, description="multi-fidelity evaluation in stages (default off: every subdomain "
+        "gets images_per_subdomain images)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_fidelity(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        """Without ``[fidelity]`` the config dumps (and hashes) as before it existed, so runs
+        made before keep resuming."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("fidelity") is None:
+            data.pop("fidelity", None)
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> ExploreConfig:
         if self.budget is None and self.budget_seconds is None:
             raise ValueError("set budget (subdomains) or budget_seconds (or both)")
+        if self.fidelity is not None and self.fidelity.stages[-1] != self.images_per_subdomain:
+            raise ValueError(
+                f"fidelity.stages: the last stage ({self.fidelity.stages[-1]}) must equal "
+                f"images_per_subdomain ({self.images_per_subdomain}), the full fidelity"
+            )
         groups = self.true_classes
         templated = bool(self.domain.true_class_attributes)
         if isinstance(groups, list):
