@@ -14,6 +14,10 @@ Where each surrogate's uncertainty comes from:
 - ``additive-gp``: a Gaussian process whose kernel adds every interaction order of the
   attributes with its own variance (:class:`AdditiveGPSurrogate`); exact posterior μ, σ and
   joint draws.
+
+``fit(x, y, rng, weight)``: ``weight`` (optional, per row, ∝ the images behind each target, so
+a target's noise variance ∝ 1 / weight) is the ``sample_weight`` of the scikit-learn models and
+scales the GP's noise per row; ``None`` fits exactly as before.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ class Surrogate:
 
     noise_var: float = 0.0
 
-    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+            weight: np.ndarray | None = None) -> None:
         raise NotImplementedError
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,9 +67,10 @@ class ForestSurrogate(Surrogate):
                            max_features=max_features)
         self.forest: RandomForestRegressor | None = None
 
-    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+            weight: np.ndarray | None = None) -> None:
         self.forest = RandomForestRegressor(**self.params, random_state=_seed(rng), n_jobs=1)
-        self.forest.fit(x, y)
+        self.forest.fit(x, y, sample_weight=weight)
         self.noise_var = float(np.mean((self.forest.predict(x) - y) ** 2))
 
     def _trees(self, x: np.ndarray) -> np.ndarray:
@@ -91,13 +97,16 @@ class BootstrapSurrogate(Surrogate):
         self.full: Any = None
         self.members: list[Any] = []
 
-    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
-        self.full = clone(self.estimator).fit(x, y)
+    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+            weight: np.ndarray | None = None) -> None:
+        w = None if weight is None else np.asarray(weight, dtype=np.float64)
+        self.full = clone(self.estimator).fit(x, y, sample_weight=w)
         self.noise_var = float(np.mean((self.full.predict(x) - y) ** 2))
         self.members = []
         for _ in range(self.n_members):
             idx = rng.integers(len(y), size=len(y))
-            self.members.append(clone(self.estimator).fit(x[idx], y[idx]))
+            self.members.append(clone(self.estimator).fit(
+                x[idx], y[idx], sample_weight=None if w is None else w[idx]))
 
     def _members(self, x: np.ndarray) -> np.ndarray:
         return np.stack([m.predict(x) for m in self.members])
@@ -121,8 +130,9 @@ class BayesianRidgeSurrogate(Surrogate):
     def __init__(self) -> None:
         self.model: BayesianRidge | None = None
 
-    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
-        self.model = BayesianRidge(fit_intercept=True).fit(x, y)
+    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+            weight: np.ndarray | None = None) -> None:
+        self.model = BayesianRidge(fit_intercept=True).fit(x, y, sample_weight=weight)
         self.noise_var = 1.0 / float(self.model.alpha_)
 
     def _centre(self, x: np.ndarray) -> np.ndarray:
@@ -174,6 +184,7 @@ class AdditiveGPSurrogate(Surrogate):
 
     def __init__(self, reoptimise_growth: float = 0.2) -> None:
         self.reoptimise_growth = reoptimise_growth
+        self.noise_scale: np.ndarray | None = None
         self.log_params: np.ndarray | None = None
         self._optimised_on = 0
 
@@ -193,7 +204,7 @@ class AdditiveGPSurrogate(Surrogate):
         ``matches`` is the n × n count of shared attribute values of the training rows."""
         a = self.n_attributes
         scales, noise = np.exp(theta[: a + 1]), float(np.exp(theta[-1]))
-        k = self._kernel_of_matches(scales)[matches] + noise * np.eye(len(z))
+        k = self._kernel_of_matches(scales)[matches] + self._noise(noise, len(z))
         try:
             chol = cho_factor(k, lower=True)
         except np.linalg.LinAlgError:
@@ -204,12 +215,20 @@ class AdditiveGPSurrogate(Surrogate):
         per_m = np.bincount(matches.ravel(), weights=w.ravel(), minlength=a + 1)
         grad = np.empty_like(theta)
         grad[: a + 1] = 0.5 * (per_m @ self.table) * scales
-        grad[-1] = 0.5 * np.trace(w) * noise
+        scale = self.noise_scale
+        grad[-1] = 0.5 * (np.trace(w) if scale is None else np.diag(w) @ scale) * noise
         return float(value), grad
 
+    def _noise(self, noise: float, n: int) -> np.ndarray:
+        """The noise covariance: σ_n² I, or σ_n² diag(1 / w) with weights."""
+        return noise * np.eye(n) if self.noise_scale is None else np.diag(noise * self.noise_scale)
+
     # ------------------------------------------------------------------ contract
-    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+            weight: np.ndarray | None = None) -> None:
         x = np.asarray(x, dtype=np.float64)
+        # noise of row i: σ_n² / w_i (w = 1 at full fidelity)
+        self.noise_scale = None if weight is None else 1.0 / np.asarray(weight, dtype=np.float64)
         self.n_attributes = int(round(x[0].sum()))
         self.table = self._order_table(self.n_attributes)
         self.x_train = x
@@ -230,7 +249,7 @@ class AdditiveGPSurrogate(Surrogate):
             self._optimised_on = len(y)
         scales, noise = np.exp(self.log_params[: a + 1]), float(np.exp(self.log_params[-1]))
         self.f = self._kernel_of_matches(scales)
-        k = self.f[matches] + noise * np.eye(len(z))
+        k = self.f[matches] + self._noise(noise, len(z))
         self.chol = cho_factor(k, lower=True)
         self.alpha = cho_solve(self.chol, z)
         self.noise_var = noise * self.scale**2

@@ -4,6 +4,10 @@ After ``n_init`` uniformly random subdomains, each proposal fits a surrogate f̂
 (accuracy) on the features of the evaluated subdomains and proposes the unevaluated ones with the
 best acquisition score (:mod:`fxcore_sklearn.acquisition`; the target is minimised).
 
+Multi-fidelity runs (:mod:`fxcore.fidelity`) pass observations with ``n_images``, the images
+behind each accuracy: the surrogate weights each target by n_images / max(n_images), a noise
+variance ∝ 1 / n_images. Without them (or when every count is the same) the fit is unweighted.
+
 Batches (k > 1): Thompson sampling takes the minimiser of k independent posterior draws (the next
 best of a draw where two agree); the other acquisitions use the kriging believer — pick the best,
 add it to the data with y = μ(x) as if observed, refit, repeat — so the batch spreads out where the
@@ -135,7 +139,7 @@ class SurrogateSelector:
         with _one_blas_thread():
             refit = self._stale(len(observed))
             if refit:
-                self._fit(observed.rows, observed.accuracy)
+                self._fit(observed.rows, observed.accuracy, _weights(observed))
             if self.params.acquisition == "thompson":
                 return self._thompson(candidates, k)
             return self._believer(observed, candidates, k, refit)
@@ -146,7 +150,8 @@ class SurrogateSelector:
             if self.surrogate is None or self._fitted_on != len(self._observed):
                 if len(self._observed) < 2:
                     raise RuntimeError("predict needs at least 2 observations")
-                self._fit(self._observed.rows, self._observed.accuracy)
+                self._fit(self._observed.rows, self._observed.accuracy,
+                          _weights(self._observed))
             assert self.surrogate is not None
             return self.surrogate.predict(self.x[np.asarray(rows, dtype=np.int64)])
 
@@ -156,11 +161,15 @@ class SurrogateSelector:
         return self.surrogate is None or last < 0 or n >= last * (1 + self.refit_growth) \
             and n != last
 
-    def _fit(self, rows: np.ndarray, y: np.ndarray) -> None:
+    def _fit(self, rows: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> None:
         p = self.params
         if self.surrogate is None:  # kept across fits: the GP warm-starts its hyperparameters
             self.surrogate = make_surrogate(p.model, self.ensemble, p.alpha)
-        self.surrogate.fit(self.x[rows], np.asarray(y, dtype=np.float64), self.rng)
+        y = np.asarray(y, dtype=np.float64)
+        if weight is None:
+            self.surrogate.fit(self.x[rows], y, self.rng)
+        else:
+            self.surrogate.fit(self.x[rows], y, self.rng, weight)
         self._fitted_on = len(rows)
 
     def _score(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -185,6 +194,7 @@ class SurrogateSelector:
     def _believer(self, observed: Observations, candidates: np.ndarray, k: int,
                   refit: bool) -> np.ndarray:
         rows, y = observed.rows.copy(), observed.accuracy.astype(np.float64).copy()
+        weight = _weights(observed)
         chosen: list[int] = []
         left = candidates.copy()
         if refit or self._scores is None:
@@ -204,10 +214,12 @@ class SurrogateSelector:
                 assert self.surrogate is not None
                 mu = float(self.surrogate.predict(self.x[[chosen[-1]]])[0][0])
                 rows, y = np.append(rows, chosen[-1]), np.append(y, mu)
-                self._fit(rows, y)
+                if weight is not None:  # a believed value counts as a full-fidelity one
+                    weight = np.append(weight, 1.0)
+                self._fit(rows, y, weight)
                 score = self._score(left, y)
         if refit and k > 1:  # the model of record is the one fitted on real observations
-            self._fit(observed.rows, observed.accuracy)
+            self._fit(observed.rows, observed.accuracy, _weights(observed))
         return np.array(chosen, dtype=np.int64)
 
     def _thompson(self, candidates: np.ndarray, k: int) -> np.ndarray:
@@ -221,6 +233,18 @@ class SurrogateSelector:
             taken[i] = True
             chosen.append(int(candidates[i]))
         return np.array(chosen, dtype=np.int64)
+
+
+def _weights(observed: Observations) -> np.ndarray | None:
+    """Per-observation weights n_images / max(n_images) from multi-fidelity observations;
+    ``None`` without image counts or when they are all equal (an unweighted fit)."""
+    n = getattr(observed, "n_images", None)
+    if n is None or len(n) != len(observed.rows) or len(n) == 0:
+        return None
+    n = np.asarray(n, dtype=np.float64)
+    if n.min() == n.max() or n.min() <= 0:
+        return None
+    return n / n.max()
 
 
 class LassoGreedyParams(BaseModel):
