@@ -68,13 +68,13 @@ def get_job(name: str) -> Job[Any, Any]:
     return job
 
 
-def report_writer(job: str) -> Callable[[Path], Any]:
+def report_writer(job: str) -> Callable[..., Any]:
     """``write_report(run_dir)`` of the job's runs; a :class:`ConfigError` when it has none."""
     entry = JOBS.get(job)
     if entry is None or entry.report is None:
         have = ", ".join(n for n, e in JOBS.items() if e.report)
         raise ConfigError(f"fx report has no report for {job!r} runs (it has: {have})")
-    writer: Callable[[Path], Any] = _attribute(entry.report)
+    writer: Callable[..., Any] = _attribute(entry.report)
     return writer
 
 
@@ -102,11 +102,11 @@ def display_names(specs: Sequence[ComponentSpec | str]) -> list[str]:
     """Short unique names of component specs: the name plus the params that differ between
     them (``cnn(width=8)``, ``cnn(width=16)``); still equal ones are numbered (``cnn``,
     ``cnn#2``)."""
-    specs = [ComponentSpec(name=s) if isinstance(s, str) else s for s in specs]
-    keys = {k for s in specs for k in s.params}
-    differ = sorted(k for k in keys if len({repr(s.params.get(k)) for s in specs}) > 1)
+    given = [ComponentSpec(name=s) if isinstance(s, str) else s for s in specs]
+    keys = {k for s in given for k in s.params}
+    differ = sorted(k for k in keys if len({repr(s.params.get(k)) for s in given}) > 1)
     out: list[str] = []
-    for s in specs:
+    for s in given:
         extra = ",".join(f"{k}={s.params[k]}" for k in differ if k in s.params)
         base = f"{s.name}({extra})" if extra else s.name
         name, k = base, 2
