@@ -218,3 +218,11 @@ def test_fx_plugins_and_a_builtin_lookup_import_no_plugin(tmp_path: Path) -> Non
     rows = {r["name"]: r for r in result["rows"]}
     assert rows["boom"]["status"] == "available"
     assert rows["boom"]["components"] == {"selector": ["boom"]}
+
+
+def test_installed_manifests_match_what_the_plugins_register() -> None:
+    """What ``fx plugins --check`` verifies, for the plugins installed where the tests run."""
+    reg = Registry.load(strict=True)
+    with_manifest = [r.name for r in reg.records if r.manifest is not None]
+    reg.import_all()
+    assert all(r.status == "loaded" for r in reg.records if r.name in with_manifest)

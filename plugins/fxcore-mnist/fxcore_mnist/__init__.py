@@ -4,7 +4,8 @@ Components (names are stable):
 
 - generator ``render``: real test-split images of a class, changed as the attributes say
   (:mod:`fxcore_mnist.render`);
-- latent generator ``cvae``: a conditional VAE for ``mds`` (:mod:`fxcore_mnist.cvae`);
+- latent generator ``cvae``: a conditional VAE for ``mds`` (:mod:`fxcore_mnist.cvae`), also a
+  generator (its ``generate`` renders the class the prompt names);
 - classifiers ``cnn``, ``mlp``, ``linear``: trained on first use, cached
   (:mod:`fxcore_mnist.classifiers`);
 - filter ``ink``: drops images whose digit is mostly destroyed (:mod:`fxcore_mnist.filters`);
@@ -49,6 +50,9 @@ __all__ = [
 @hookimpl
 def fxcore_register_generators(register: Any) -> None:
     register("render", Render, RenderParams)
+    from fxcore_mnist.cvae import ConditionalVAE, CvaeParams
+
+    register("cvae", ConditionalVAE, CvaeParams)  # generate() renders the class a prompt names
 
 
 @hookimpl
