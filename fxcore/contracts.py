@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from fxcore.schemas import EvaluationDomain, Subdomain
-
 if TYPE_CHECKING:  # annotations only: importing the contracts must not cost torch's start-up
     import torch
+
+    from fxcore.schemas import EvaluationDomain, Subdomain
 
 
 @runtime_checkable

@@ -25,12 +25,14 @@ argument to ``register``, disables that plugin only and is reported by ``fx plug
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
-from pydantic import BaseModel
 
 from fxcore import PROJECT_NAME
+
+if TYPE_CHECKING:  # an annotation only: fx plugins need not import pydantic for it
+    from pydantic import BaseModel
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
