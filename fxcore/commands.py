@@ -3,14 +3,13 @@
 ``@job_options`` gives a command ``--out DIR``, ``--resume``, ``--json [OUT]``, ``--quiet`` and
 ``--threads N``; :func:`run_command` loads the config (before anything heavy is imported),
 runs the job through :func:`fxcore.jobs.run_job` and prints its summary: lines, JSON on stdout
-(``--json``) or JSON in a file (``--json OUT``, the lines then go to stderr when stdout is not a
-terminal). ``fx report`` lives here too: the job table says which report a run has.
+(``--json``) or JSON in a file (``--json OUT``; the lines are printed as well). ``fx report``
+lives here too: the job table says which report a run has.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,9 +88,8 @@ def emit(data: dict[str, Any], json_out: str | None, lines: list[str]) -> None:
         from fxcore.store import write_atomic
 
         write_atomic(Path(json_out), json.dumps(data, indent=2) + "\n")
-        for line in lines:
-            click.echo(line, err=not sys.stdout.isatty())
-        click.echo(f"wrote {json_out}", err=not sys.stdout.isatty())
+        for line in [*lines, f"wrote {json_out}"]:
+            click.echo(line)
 
 
 def _log(message: str) -> None:

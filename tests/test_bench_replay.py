@@ -100,7 +100,7 @@ def small_table(tmp_path: Path) -> Path:
 def test_fx_bench_json_keys_and_plot(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     out, png = tmp_path / "r.json", tmp_path / "r.png"
     rc = main(["bench", "--table", str(small_table(tmp_path)), "--selector", "oracle",
-               "--selector", "random", "--seeds", "2", "--json", str(out), "--plot", str(png),
+               "--selector", "random", "--repeats", "2", "--json", str(out), "--plot", str(png),
                "--quiet"])
     assert rc == 0
     doc = json.loads(out.read_text())
