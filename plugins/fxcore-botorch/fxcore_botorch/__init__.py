@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 from fxcore import hookimpl
-from fxcore_botorch.model import GpFitter, build_gp
-from fxcore_botorch.selector import BotorchParams, BotorchSelector
+from fxcore.quiet import hide_library_warnings
+
+with warnings.catch_warnings():  # linear_operator calls torch.jit.script at import (deprecated)
+    hide_library_warnings()
+    from fxcore_botorch.model import GpFitter, build_gp
+    from fxcore_botorch.selector import BotorchParams, BotorchSelector
 
 
 @hookimpl
