@@ -9,7 +9,9 @@ Each call takes the config as a file path, a dict or a config model, runs the jo
     result.evaluations.sort_values("accuracy").head()
 
 ``components={"classifier": model}`` runs your own objects in place of the config's, checked
-against the same contracts (:mod:`fxcore.contracts`).
+against the same contracts (:mod:`fxcore.contracts`); a config may leave such a field out (its
+snapshot then names the component ``given``). docs/howto.md walks through your own model and
+your own images.
 """
 
 from __future__ import annotations
@@ -31,17 +33,43 @@ if TYPE_CHECKING:
 __all__ = ["BenchResult", "RunResult", "bench", "explore", "label", "mds", "run"]
 
 
-def _config(job: Job[Any, Any], config: Any, registry: Registry | None) -> JobConfig:
-    from fxcore.config import load_config, validate_config
+GIVEN = "given"
+"""The component name a config gets for a field it leaves out that ``components=`` fills."""
+
+
+def _config(job: Job[Any, Any], config: Any, registry: Registry | None,
+            given: Sequence[str] = ()) -> JobConfig:
+    from fxcore.config import read_mapping, validate_config
 
     if isinstance(config, job.config_model):
         return config
     if isinstance(config, str | Path):
-        return load_config(config, job.config_model, registry)
-    if isinstance(config, Mapping):
-        return validate_config(dict(config), job.config_model, registry, source=job.name)
-    raise ConfigError(f"config: give a file path, a dict or a {job.config_model.__name__}, "
-                      f"not a {type(config).__name__}")
+        data, source = read_mapping(config), str(config)
+    elif isinstance(config, Mapping):
+        data, source = dict(config), job.name
+    else:
+        raise ConfigError(f"config: give a file path, a dict or a {job.config_model.__name__}, "
+                          f"not a {type(config).__name__}")
+    return validate_config(_fill_given(data, given), job.config_model, registry, source=source,
+                           given=given)
+
+
+def _fill_given(data: dict[str, Any], given: Sequence[str]) -> dict[str, Any]:
+    """A component field the config leaves out but ``components=`` gives (``classifier``,
+    ``classifiers.1``) is written as ``{name = "given"}``: the object replaces it, nothing is
+    looked up, and the run's config snapshot says the component came from Python."""
+    data = dict(data)
+    lists: dict[str, int] = {}
+    for key in given:
+        head, _, index = key.partition(".")
+        if index.isdigit():
+            lists[head] = max(lists.get(head, 0), int(index) + 1)
+        elif not index and head not in data:
+            data[head] = {"name": GIVEN}
+    for head, n in lists.items():
+        if head not in data:
+            data[head] = [{"name": GIVEN}] * n
+    return data
 
 
 def run(job: str | Job[Any, Any], config: Any, out: str | Path | None = None, *,
@@ -55,7 +83,7 @@ def run(job: str | Job[Any, Any], config: Any, out: str | Path | None = None, *,
         if not isinstance(config, str | Path):
             raise ConfigError("out: a config given as a dict or model needs out=")
         out = default_out(job.name, config)
-    cfg = _config(job, config, registry)
+    cfg = _config(job, config, registry, sorted(components or {}))
     return run_job(job, cfg, out, resume, registry=registry, components=components,
                    progress=progress, threads=threads)
 

@@ -7,6 +7,7 @@ Nothing is written before a config has passed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,9 +25,12 @@ C = TypeVar("C", bound=JobConfig)
 
 
 def validate_config(
-    data: dict[str, Any], model: type[C], registry: Registry | None = None, source: str = ""
+    data: dict[str, Any], model: type[C], registry: Registry | None = None, source: str = "",
+    given: Collection[str] = (),
 ) -> C:
-    """Validate ``data`` as ``model``, then check each component exists and its params."""
+    """Validate ``data`` as ``model``, then check each component exists and its params; the
+    fields in ``given`` (``classifier``, ``classifiers.0``: components passed from Python) are
+    not looked up, their objects replace them."""
     where = f"{source}: " if source else ""
     try:
         config = model.model_validate(data)
@@ -34,12 +38,14 @@ def validate_config(
         raise ConfigError(where + format_validation_error(exc)) from None
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ConfigError(f"{where}{exc}") from None
-    check_components(config, registry or default_registry(), where)
+    check_components(config, registry or default_registry(), where, given)
     return config
 
 
-def check_components(config: JobConfig, registry: Registry, where: str = "") -> None:
-    """Every component named by ``config`` is installed and accepts its params."""
+def check_components(config: JobConfig, registry: Registry, where: str = "",
+                     given: Collection[str] = ()) -> None:
+    """Every component named by ``config`` (but the ``given`` fields) is installed and accepts
+    its params."""
     for field, kind in type(config).component_fields.items():
         value: Any = config
         for part in field.split("."):  # "data.dataset": a field of a nested table
@@ -52,6 +58,8 @@ def check_components(config: JobConfig, registry: Registry, where: str = "") -> 
         else:
             specs = [(field, value)]
         for path, spec in specs:
+            if path in given:
+                continue
             try:
                 registry.validate_params(kind, spec, where=path)
             except ConfigError as exc:

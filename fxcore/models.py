@@ -15,6 +15,9 @@ Torch only; hub libraries (``huggingface_hub``) are imported lazily and are opti
   were measured ~20× slower).
 - :func:`forbid_network`: offline switches on and every socket connection refused, for the tests
   of model plugins ("the test cannot reach a hub", not merely "it did not try").
+- :class:`TorchClassifier`: a plain ``torch.nn.Module`` (images -> logits) as a
+  :class:`~fxcore.contracts.Classifier`: class names, device, channels, size, normalisation,
+  softmax, fine-tuning (docs/howto.md).
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from fxcore.errors import ConfigError, RunError
 
@@ -242,3 +248,161 @@ def forbid_network() -> Iterator[None]:
                 os.environ.pop(var, None)
             else:
                 os.environ[var] = value
+
+
+Output = Literal["logits", "probabilities", "log-probabilities"]
+
+
+class TorchClassifier:
+    """A plain ``torch.nn.Module`` as a :class:`~fxcore.contracts.Classifier`, so you need not
+    write the contract by hand::
+
+        clf = TorchClassifier(my_net, classes=["cat", "dog"], size=224,
+                              mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+        api.explore(config, out="runs/x", components={"classifier": clf})
+
+    ``predict_proba(images)`` takes what every component gets, float ``(N, 1 or 3, H, W)`` in
+    ``[0, 1]``, and returns ``(N, len(classes))`` probabilities. On the way in, the images go to
+    ``device``, get ``channels`` (grey is repeated to 3, colour averaged to 1), are resized to
+    ``size`` (``int`` or ``(H, W)``; ``None`` keeps them) and normalised with ``mean`` / ``std``
+    (``None``: left in [0, 1]); then ``module(x)`` runs in eval mode and its ``output``
+    (``"logits"``, default: softmax applied; ``"probabilities"``; ``"log-probabilities"``)
+    becomes probabilities. Gradients flow to the images when they require them (``mds``).
+
+    ``fit(images, labels)`` fine-tunes the module in place (Adam, cross-entropy on the logits,
+    ``fit_epochs`` epochs, learning rate ``fit_lr``); ``fx label`` calls it on its fine-tuning
+    set unless the config says ``finetune = false``. ``features(images)`` is ``features_module``
+    on the prepared images when given, else the logits (``label`` clusters items with it).
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        classes: Sequence[str],
+        *,
+        device: str | torch.device = "cpu",
+        channels: Literal[1, 3] = 3,
+        size: int | tuple[int, int] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        output: Output = "logits",
+        batch_size: int = 256,
+        features_module: torch.nn.Module | None = None,
+        fit_epochs: int = 5,
+        fit_lr: float = 1e-3,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        self.classes = [str(c) for c in classes]
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes must be at least two distinct names, got {self.classes}")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        if output not in ("logits", "probabilities", "log-probabilities"):
+            raise ValueError(f"output must be logits, probabilities or log-probabilities, "
+                             f"got {output!r}")
+        self.device = (device if isinstance(device, torch.device)
+                       else resolve_device(device, "device"))
+        self.channels = channels
+        self.size = (size, size) if isinstance(size, int) else (
+            None if size is None else (int(size[0]), int(size[1])))
+        for name, v in (("mean", mean), ("std", std)):
+            if v is not None and len(v) != channels:
+                raise ValueError(f"{name} needs {channels} values (one per channel), got {len(v)}")
+        self.mean = None if mean is None else torch.tensor(list(mean), dtype=torch.float32)
+        self.std = None if std is None else torch.tensor(list(std), dtype=torch.float32)
+        self.output = output
+        self.batch_size = batch_size
+        self.fit_epochs = fit_epochs
+        self.fit_lr = fit_lr
+        self.seed = seed
+        self.differentiable = True
+        self.module = module.to(self.device).eval()
+        self.features_module = (None if features_module is None
+                                else features_module.to(self.device).eval())
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """The images as ``module`` takes them: on ``device``, ``channels``, ``size``,
+        normalised."""
+        from fxcore.preprocess import check_images
+
+        check_images(images)
+        x = images.to(self.device, torch.float32)
+        if x.shape[1] != self.channels:
+            x = x.expand(-1, 3, -1, -1) if self.channels == 3 else x.mean(dim=1, keepdim=True)
+        if self.size is not None and tuple(x.shape[-2:]) != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", antialias=True,
+                              align_corners=False)
+        if self.mean is not None:
+            x = x - self.mean.to(x.device).view(1, -1, 1, 1)
+        if self.std is not None:
+            x = x / self.std.to(x.device).view(1, -1, 1, 1)
+        return x
+
+    def _forward(self, module: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+        if images.requires_grad:
+            return module(self.prepare(images))
+        with torch.no_grad():
+            outs = [module(self.prepare(images[s:s + self.batch_size]))
+                    for s in range(0, len(images), self.batch_size)]
+        return torch.cat(outs) if outs else module(self.prepare(images))
+
+    def _check(self, out: Any, n: int) -> torch.Tensor:
+        if not isinstance(out, torch.Tensor) or out.shape != (n, len(self.classes)):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"the module returned {shape} for {n} images; expected "
+                             f"({n}, {len(self.classes)}): one column per class of {self.classes}")
+        return out.float()
+
+    def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, len(classes))`` probabilities of float ``(N, C, H, W)`` images in ``[0, 1]``."""
+        out = self._check(self._forward(self.module, images), len(images))
+        if self.output == "logits":
+            return out.softmax(dim=1)
+        if self.output == "log-probabilities":
+            return out.exp()
+        return out
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, D)``: ``features_module`` of the prepared images, or the module's output."""
+        if self.features_module is None:
+            return self._check(self._forward(self.module, images), len(images))
+        return self._forward(self.features_module, images).reshape(len(images), -1)
+
+    def fit(self, images: torch.Tensor, labels: Any) -> TorchClassifier:
+        """Fine-tune in place on ``images (N, C, H, W)`` with class indices ``labels (N,)``."""
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.int64, device=self.device)
+        if y.ndim != 1 or len(y) != len(images):
+            raise ValueError(f"labels must be (N,) = ({len(images)},), got {tuple(y.shape)}")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(self.classes)):
+            raise ValueError(f"labels must be class indices in 0..{len(self.classes) - 1}")
+        x = images.detach()
+        gen = torch.Generator().manual_seed(self.seed)
+        params = [p for p in self.module.parameters()]
+        was = [p.requires_grad for p in params]
+        for p in params:
+            p.requires_grad_(True)
+        opt = torch.optim.Adam(params, lr=self.fit_lr)
+        self.module.train()
+        try:
+            for _ in range(self.fit_epochs):
+                order = torch.randperm(len(y), generator=gen)
+                for s in range(0, len(y), 32):
+                    idx = order[s:s + 32]
+                    out = self._check(self.module(self.prepare(x[idx])), len(idx))
+                    if self.output == "probabilities":
+                        out = out.clamp_min(1e-12).log()
+                    loss = F.cross_entropy(out, y[idx.to(y.device)])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+        finally:
+            self.module.eval()
+            for p, w in zip(params, was, strict=True):
+                p.requires_grad_(w)
+        return self
+
+    def __repr__(self) -> str:
+        return (f"TorchClassifier({type(self.module).__name__}, {len(self.classes)} classes, "
+                f"{self.device})")

@@ -82,7 +82,18 @@ def input_digests(inputs: Mapping[str, str | Path]) -> dict[str, dict[str, str]]
 
 def check_inputs(recorded: Mapping[str, Any], now: Mapping[str, Mapping[str, str]]) -> None:
     """Raise :class:`ConfigError` naming the first input whose content differs from the one
-    recorded when the run started."""
+    recorded when the run started, or the first file that joined or left a listed group
+    (labels ``group[name]``, e.g. the images of ``data.folder``) that both runs read."""
+    def group(label: str) -> str | None:
+        return label.partition("[")[0] if label.endswith("]") and "[" in label else None
+
+    shared = {group(k) for k in recorded} & {group(k) for k in now} - {None}
+    for label in sorted({*recorded, *now}):
+        if group(label) in shared and (label in recorded) != (label in now):
+            what = ("is no longer there" if label in recorded
+                    else "was not there when the run started")
+            raise ConfigError(f"{label} {what}: the run's input files changed; start a new run "
+                              "or restore the files")
     for label, then in recorded.items():
         current = now.get(label)
         if current is None or current["sha256"] == then.get("sha256"):

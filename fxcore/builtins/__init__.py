@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fxcore import hookimpl
 from fxcore.builtins.divergences import KL, DivergenceParams, JensenShannon, ReverseKL
+from fxcore.builtins.python import PythonParams, python_classifier
 from fxcore.builtins.selectors import ExhaustiveSelector, RandomSelector
 
 
@@ -11,6 +12,12 @@ from fxcore.builtins.selectors import ExhaustiveSelector, RandomSelector
 def fxcore_register_selectors(register):  # type: ignore[no-untyped-def]
     register("random", RandomSelector)
     register("exhaustive", ExhaustiveSelector)
+
+
+@hookimpl
+def fxcore_register_classifiers(register):  # type: ignore[no-untyped-def]
+    # your own model, only where FXCORE_ALLOW_PYTHON allows its module (fxcore.builtins.python)
+    register("python", python_classifier, PythonParams)
 
 
 @hookimpl

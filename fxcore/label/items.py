@@ -80,8 +80,11 @@ def as_images(images: Any, where: str) -> torch.Tensor:
 def load_items(data: LabelData, seed: int = 0, classes: list[str] | None = None,
                registry: Registry | None = None) -> Items:
     """Load ``data``; ``classes`` (the classifiers') is used when the data names none.
-    ``items.files`` lists the files read (``label -> path``), for the run's identity."""
+    ``items.files`` lists the files read (``label -> path``), for the run's identity.
+    ``data.folder`` / ``data.csv``: see :mod:`fxcore.label.imagefiles`."""
     files: dict[str, Path] = {}
+    if data.folder is not None or data.csv is not None:
+        return _load_image_files(data, seed, classes)
     if data.dataset is not None:
         where = f"data.dataset {data.dataset.name}"
         dataset = open_dataset(data.dataset, registry, "data.dataset")
@@ -108,3 +111,29 @@ def load_items(data: LabelData, seed: int = 0, classes: list[str] | None = None,
         tensor = tensor[torch.as_tensor(ids)]
         truth = None if truth is None else truth[ids]
     return Items([str(i) for i in ids], names, truth, images=tensor, files=files)
+
+
+def _load_image_files(data: LabelData, seed: int, classes: list[str] | None) -> Items:
+    """Items from ``data.folder`` or ``data.csv``: ids are the images' paths; a random subset
+    (``limit``) is chosen before any image is read; each image read joins the run's identity
+    as ``data.folder[id]`` / ``data.csv[id]``."""
+    from fxcore.label.imagefiles import label_indices, list_csv, list_folder, read_images
+
+    listing = list_folder(data.folder) if data.folder is not None else list_csv(
+        data.csv)  # type: ignore[arg-type]
+    names = data.classes or classes
+    if names is None:
+        if listing.labels is None:
+            raise ConfigError(f"{listing.where}: no labels and no classes; set data.classes")
+        names = sorted(set(listing.labels))
+    truth = label_indices(listing, list(names))
+    keep = np.arange(len(listing.ids))
+    if data.limit is not None and data.limit < len(keep):
+        keep = np.sort(np.random.default_rng(seed).choice(len(keep), data.limit, replace=False))
+    ids = [listing.ids[i] for i in keep]
+    paths = [listing.paths[i] for i in keep]
+    images = read_images(paths, ids, listing.where, data.channels, data.size)
+    key = "data.folder" if data.folder is not None else "data.csv"
+    files = {f"{key}[{item}]": path for item, path in zip(ids, paths, strict=True)}
+    return Items(ids, list(names), None if truth is None else truth[keep],
+                 images=torch.from_numpy(images), files=files)

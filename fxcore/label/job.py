@@ -86,6 +86,7 @@ class LabelJob(_LabelBase):
                 raise ConfigError(f"classifiers.{k}: its classes {list(clf.classes)[:5]}… "
                                   f"differ from the data's {items.classes[:5]}…")
         assert items.images is not None
+        _check_annotator(annotator, items, config)
         names = display_names(config.classifiers)
         models = [ImageModel(c, items.images, n, config.batch_size,
                              factory=_fresh(build, spec, f"classifiers.{k}"))
@@ -119,6 +120,20 @@ class LabelTableJob(_LabelBase):
 
 LABEL = LabelJob()
 LABEL_TABLE = LabelTableJob()
+
+
+def _check_annotator(annotator: Any, items: Any, config: LabelConfig) -> None:
+    """Unlabelled items need a person: the simulator, which answers with the ground truth, is
+    refused here, before anything is written."""
+    from fxcore.label.annotators import SimulatedAnnotator
+
+    if items.truth is None and isinstance(annotator, SimulatedAnnotator):
+        data = config.data
+        source = next(f"data.{k} {v}" for k in ("folder", "csv", "path", "dataset")
+                      if (v := getattr(data, k)) is not None)
+        raise ConfigError(
+            f"annotator: 'simulate' answers with the ground truth, and {source} has no labels; "
+            'a person must answer: annotator = "file" (answers.csv, then --resume) or "prompt"')
 
 
 def _fresh(build: Builder, spec: Any, where: str) -> Callable[[], Any]:

@@ -6,28 +6,52 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from fxcore.schemas.common import ComponentSpec, JobConfig, Strict, no_code
 
 TABULAR: tuple[Literal["rf", "lr", "gb"], ...] = ("rf", "lr", "gb")
 USE_DATASET = ('name a registered data set instead: dataset = "mnist/mnist" (with split = '
-               '"test" for a part of it; fx plugins lists the data sets), or path = "items.npz"')
+               '"test" for a part of it; fx plugins lists the data sets), path = "items.npz", '
+               'folder = "images/" or csv = "images.csv"')
 
 
 class LabelData(Strict):
-    """Where the items to label come from.
+    """Where the items to label come from: exactly one of
 
-    Either ``dataset``, a registered data set (``"plugin/name"`` or ``{name, params}``; ``fx
-    plugins`` lists them) and its ``split`` (default ``"all"``), or ``path`` to an ``.npz`` file
-    with ``images``, optional ``labels`` and ``classes``. ``labels`` are the ground truth, used
-    only by the ``simulate`` annotator and for scoring. ``limit`` keeps a random subset of that
-    many items (seeded by the run's seed). A config never names code to run.
+    - ``dataset``, a registered data set (``"plugin/name"`` or ``{name, params}``; ``fx
+      plugins`` lists them) and its ``split`` (default ``"all"``);
+    - ``path``, an ``.npz`` file with ``images``, optional ``labels`` and ``classes``;
+    - ``folder``, a folder of image files: one subfolder per class (the ImageFolder layout; the
+      subfolder names are the labels) or the images directly in it (no labels);
+    - ``csv``, a CSV file with a ``path`` column (relative to the CSV's folder) and an optional
+      ``label`` column (class names).
+
+    Images of ``folder`` / ``csv`` are read with Pillow as ``channels`` (3: RGB, 1: grey) and
+    resized to ``size`` (``H`` or ``[H, W]``; default: every image must have the first one's
+    size). Their ``classes`` default to the first classifier's; a label that is not one of them
+    is an error. Labels are the ground truth, used only by the ``simulate`` annotator and for
+    scoring; unlabelled items need a person (annotator ``file`` or ``prompt``). ``limit`` keeps
+    a random subset of that many items (seeded by the run's seed). A config never names code
+    to run. See docs/howto.md.
     """
 
     dataset: ComponentSpec | None = None
     split: str | None = Field(None, description="split of the dataset (default 'all')")
     path: Path | None = None
+    folder: Path | None = Field(None, description="image folder: class subfolders or flat")
+    csv: Path | None = Field(None, description="CSV of image paths (+ optional labels)")
+    classes: list[str] | None = Field(
+        None, min_length=2, description="folder/csv: class names (default: the classifiers')")
+    size: int | tuple[int, int] | None = Field(
+        None, description="folder/csv: resize every image to H or [H, W] pixels")
+    channels: Literal[1, 3] = Field(3, description="folder/csv: 3 (RGB) or 1 (grey)")
     limit: int | None = Field(None, gt=0)
 
     @model_validator(mode="before")
@@ -39,11 +63,38 @@ class LabelData(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> LabelData:
-        if (self.dataset is None) == (self.path is None):
-            raise ValueError("give exactly one of data.dataset and data.path")
+        given = [k for k in ("dataset", "path", "folder", "csv") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of data.dataset, data.path, data.folder and "
+                             "data.csv" + (f" (got {', '.join(given)})" if given else ""))
         if self.split is not None and self.dataset is None:
             raise ValueError("data.split applies to data.dataset only")
+        if self.folder is None and self.csv is None:
+            extra = [k for k in IMAGE_FILE_KEYS if k in self.model_fields_set]
+            if extra:
+                raise ValueError(f"data.{extra[0]} applies to data.folder and data.csv only")
+        size = (self.size, self.size) if isinstance(self.size, int) else self.size
+        if size is not None and min(size) < 1:
+            raise ValueError(f"data.size must be positive pixels, got {self.size}")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError("data.classes has duplicate names")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler,
+                    info: SerializationInfo) -> dict[str, Any]:
+        """Without folder / csv the data dumps (and hashes) as before they existed, so older
+        runs keep resuming."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ("folder", "csv", *IMAGE_FILE_KEYS):
+                if key in data and data[key] == LabelData.model_fields[key].default:
+                    del data[key]
+        return data
+
+
+#: keys of ``[data]`` that only image files (``folder`` / ``csv``) take
+IMAGE_FILE_KEYS = ("classes", "size", "channels")
 
 
 class SplitConfig(Strict):
@@ -136,7 +187,8 @@ class LabelConfig(_LabelCommon):
 
     def input_files(self) -> dict[str, Path]:
         """The files the run reads (their content is part of the run's identity)."""
-        return {"data.path": self.data.path} if self.data.path is not None else {}
+        files = {"data.path": self.data.path, "data.csv": self.data.csv}
+        return {k: v for k, v in files.items() if v is not None}  # folder images: items.files
 
 
 class LabelTableConfig(_LabelCommon):
