@@ -101,7 +101,10 @@ def _interrupted(argv: list[str] | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fx``: user errors print one line and exit 2 (config) or 1 (run); Ctrl-C
     exits 130."""
+    from fxcore.quiet import hide_library_warnings
+
     warnings.showwarning = _show_warning
+    hide_library_warnings()
     try:
         cli.main(args=argv, prog_name="fx", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -10,7 +10,7 @@ lives here too: the job table says which report a run has.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -97,20 +97,26 @@ def _log(message: str) -> None:
 
 
 def run_command(job_name: str, load: Callable[[], Any], source: Path, opts: JobOptions,
-                job: Any = None) -> dict[str, Any]:
+                job: Any = None,
+                components: Callable[[Any], Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """``fx <job>``: check the options, ``load()`` the config, run, print; returns the summary.
 
     ``source``: the config (or table) file, which names the default ``--out``; ``job``: the
-    :class:`fxcore.jobs.Job` when it is a variant of ``job_name`` (``fx mds --ensemble``).
+    :class:`fxcore.jobs.Job` when it is a variant of ``job_name`` (``fx mds --ensemble``);
+    ``components(config)``: ready components for config fields, chosen by options that are not
+    part of the run's identity (``fx label --annotator web``).
     """
     from fxcore.jobs import default_out, get_job, run_job
+    from fxcore.threads import apply_threads
 
+    apply_threads(opts.threads)  # before the config's plugins load their numeric libraries
     check_json_out(opts.json_out)
     out = opts.out or default_out(job_name, source)
     config = load()  # the config is checked before the job's (heavy) modules are imported
     job = job or get_job(job_name)
     quiet = opts.quiet or opts.json_out == "-"
-    result = run_job(job, config, out, opts.resume, progress=not quiet,
+    given = components(config) if components is not None else None
+    result = run_job(job, config, out, opts.resume, progress=not quiet, components=given,
                      log=None if quiet else _log, threads=opts.threads)
     emit(result.summary, opts.json_out, job.lines(result.summary))
     return result.summary
@@ -125,8 +131,9 @@ def run_command(job_name: str, load: Callable[[], Any], source: Path, opts: JobO
               help="explore runs: how many worst subdomains to show with images")
 def report_cmd(run_dir: Path, json_out: str | None, export_table: Path | None,
                worst: int) -> None:
-    """Report of a run (the job that made it decides which): plots, JSON and one
-    self-contained HTML page in RUN_DIR/report/."""
+    """Report of a run of any job (explore, mds, label, bench): one page viewable offline,
+    RUN_DIR/report/index.html, opening with what produced the run; its numbers in
+    RUN_DIR/report/report.json."""
     from fxcore.errors import ConfigError
     from fxcore.jobs import report_writer, run_kind
 
@@ -152,4 +159,24 @@ def report_cmd(run_dir: Path, json_out: str | None, export_table: Path | None,
     emit(data, json_out, lines)
 
 
-COMMANDS = [report_cmd]
+@click.command("runs")
+@click.argument("folder", type=click.Path(path_type=Path), default=Path("runs"), required=False)
+@json_option("the list as JSON (--json) or written to a file (--json OUT)")
+def runs_cmd(folder: Path, json_out: str | None) -> None:
+    """List the runs under FOLDER [default: runs]: job, status, key figure, date and report."""
+    from fxcore.errors import ConfigError
+    from fxcore.reports import list_runs
+
+    check_json_out(json_out)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such folder")
+    rows = list_runs(folder)
+    lines = [f"{'job':8s} {'status':9s} {'date':16s} {'run':30s} key figure"] if rows else [
+        f"no runs under {folder}"]
+    for r in rows:
+        date = (r["date"] or "-")[:16]
+        lines.append(f"{r['job']:8s} {r['status']:9s} {date:16s} {r['path']:30s} {r['key']}")
+    emit({"folder": str(folder), "runs": rows}, json_out, lines)
+
+
+COMMANDS = [report_cmd, runs_cmd]

@@ -66,3 +66,18 @@ def test_torch_jit_script_is_silent_even_under_w_error(tmp_path: Path) -> None:
     quiet = _script(tmp_path / "quiet.py", hide=True)
     assert quiet.returncode == 0, quiet.stderr
     assert "jit" not in quiet.stderr
+
+
+def test_fx_installs_the_filter(tmp_path: Path) -> None:
+    """``fx`` (fxcore.cli.main) hides the jit warning in every command, fxcore's own still show."""
+    code = (
+        "import warnings, sys\n"
+        "from fxcore.cli import main\n"
+        "main(['--version'])\n"
+        f"warnings.warn_explicit({JIT!r}, FutureWarning, 'x.py', 1, module='torch.jit._script')\n"
+        "warnings.warn_explicit('own', FutureWarning, 'y.py', 1, module='fxcore.mds.run')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=False, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "jit" not in out.stderr and "fx: warning: own" in out.stderr
