@@ -50,8 +50,11 @@ class JobEntry:
 JOBS: dict[str, JobEntry] = {
     "explore": JobEntry("fxcore.explore.job:EXPLORE", "fxcore.explore.report:write_report"),
     "mds": JobEntry("fxcore.mds.run:MDS", "fxcore.mds.report:write_report"),
-    "label": JobEntry("fxcore.label.job:LABEL"),
+    "label": JobEntry("fxcore.label.job:LABEL", "fxcore.label.report:write_report"),
 }
+
+#: reports of runs made outside :func:`run_job` (``fx bench --report DIR``), by run.json's job
+OTHER_REPORTS: dict[str, str] = {"bench": "fxcore.bench.report:write_report"}
 
 
 def _attribute(path: str) -> Any:
@@ -71,10 +74,11 @@ def get_job(name: str) -> Job[Any, Any]:
 def report_writer(job: str) -> Callable[..., Any]:
     """``write_report(run_dir)`` of the job's runs; a :class:`ConfigError` when it has none."""
     entry = JOBS.get(job)
-    if entry is None or entry.report is None:
-        have = ", ".join(n for n, e in JOBS.items() if e.report)
+    where = entry.report if entry is not None else OTHER_REPORTS.get(job)
+    if where is None:
+        have = ", ".join([*(n for n, e in JOBS.items() if e.report), *OTHER_REPORTS])
         raise ConfigError(f"fx report has no report for {job!r} runs (it has: {have})")
-    writer: Callable[..., Any] = _attribute(entry.report)
+    writer: Callable[..., Any] = _attribute(where)
     return writer
 
 
@@ -128,13 +132,19 @@ class Builder:
     def __init__(self, registry: Registry, given: Mapping[str, Any] | None = None) -> None:
         self.registry = registry
         self.given = dict(given or {})
+        #: config field -> (kind, spec, component, given?) of what was built (for provenance)
+        self.made: dict[str, tuple[str, ComponentSpec, Any, bool]] = {}
 
     def create(self, kind: str, spec: ComponentSpec, where: str) -> Any:
         """The component of ``kind`` for the config field ``where``."""
         if where in self.given:
-            return _check_contract(kind, self.given[where], where)
+            obj = _check_contract(kind, self.given[where], where)
+            self.made.setdefault(where, (kind, spec, obj, True))
+            return obj
         try:
-            return self.registry.create(kind, spec, where=where)  # type: ignore[call-overload]
+            obj = self.registry.create(kind, spec, where=where)  # type: ignore[call-overload]
+            self.made.setdefault(where, (kind, spec, obj, False))
+            return obj
         except FxError:
             raise
         except Exception as exc:  # noqa: BLE001 - a plugin's factory failed
@@ -307,14 +317,20 @@ def run_job(
                           f"{job.config_model.__name__}")
     check_out(out, resume, config)
     apply_threads(threads)
-    parts = job.build(config, Builder(registry or default_registry(), components))
+    builder = Builder(registry or default_registry(), components)
+    parts = job.build(config, builder)
     store = RunStore.open(out, job.store_name or job.name, config, resume=resume,
                           inputs=job.inputs(config, parts))
     with store:
         if resume and store.complete:
             summary = dict(store.info.get("summary", {}), resumed=True)
         else:
-            summary = job.run(config, parts, store, RunContext(progress, log))
+            from fxcore.reports.provenance import record
+
+            try:
+                summary = job.run(config, parts, store, RunContext(progress, log))
+            finally:  # what ran, on what (for the report's reproducibility block)
+                record(out, config, builder.made, builder.registry)
             if summary.get("status") != "waiting":
                 store.finish(summary)
     return RunResult(job.store_name or job.name, out, summary, dict(job.tables))

@@ -84,7 +84,8 @@ def test_report_files_and_self_contained_html(full_run):
     folder = full_run / "report"
     for name in ("report.json", "attributes.png", "pairs.png", "trace.png", "worst_01.png"):
         assert (folder / name).read_bytes()[:4] in (b"\x89PNG", b"{\n  ")
-    page = (folder / "report.html").read_text()
+    page = (folder / "index.html").read_text()
+    assert "index.html" in (folder / "report.html").read_text()  # the old name forwards
     sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) >= 4 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "Worst subdomains" in page and "sideways" in page

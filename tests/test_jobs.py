@@ -150,11 +150,11 @@ def test_the_job_table_names_each_job_default_folder_and_report() -> None:
 
 
 def test_fx_report_of_a_job_without_one_is_one_line(tmp_path, capsys) -> None:
-    (tmp_path / "run.json").write_text(json.dumps({"job": "label"}))
+    (tmp_path / "run.json").write_text(json.dumps({"job": "nope"}))
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err == ("fx: error: fx report has no report for 'label' runs (it has: explore, "
-                   "mds)\n")
+    assert err == ("fx: error: fx report has no report for 'nope' runs (it has: explore, "
+                   "mds, label, bench)\n")
 
 
 def test_every_job_command_has_the_same_options() -> None:

@@ -83,7 +83,8 @@ def test_fx_mds_json_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert again["divergence_final"] == summary["divergence_final"]
     assert main(["report", str(out), "--json"]) == 0  # fx report: a self-contained page
     assert json.loads(capsys.readouterr().out)["starts"] == 8
-    assert (out / "artefacts" / "report.html").read_text().count("data:image/png") == 3
+    page = (out / "report" / "index.html").read_text()
+    assert page.count("data:image/png") == 3 + 2 * 4  # two curves, the grid, show = 4 pairs
     changed = write(tmp_path, SMALL.replace("steps = 12", "steps = 13"), "changed.toml")
     assert main(["mds", str(changed), "--out", str(out), "--resume"]) == 2
     assert "config changed" in capsys.readouterr().err

@@ -1,20 +1,23 @@
 """``fx report RUN_DIR``: what an explore run found, as PNG + JSON + one self-contained HTML page.
 
+- the reproducibility block (config, seed, selector and every component with its plugin's
+  version, device, time per step; :mod:`fxcore.reports.provenance`);
+- the worst subdomains with their 95% intervals and sample images, each image captioned with
+  the classifier's prediction and P(true class);
 - per-attribute mean accuracy with 95% intervals (the paper's Fig. 5): for each value of each
   attribute, the mean accuracy of the evaluated subdomains with that value and a Student-t
   interval over those subdomains;
-- pairwise attribute heatmaps (Fig. 6): mean accuracy for every pair of values of two attributes;
-- the worst subdomains with sample images (the kept images saved by the run);
+- pairwise attribute heatmaps (Fig. 6): mean accuracy for every pair of values of two
+  attributes, each cell with the number n of evaluated subdomains it averages; cells with no
+  evaluated subdomain are hatched and say so (never a colour that reads as an accuracy);
 - the selection trace: accuracy of each evaluation in order, running minimum and mean.
 
-Everything goes to ``RUN_DIR/report/``: ``report.json``, ``*.png`` and ``report.html`` (images
-embedded as base64, so the page can be mailed or attached on its own).
+Everything goes to ``RUN_DIR/report/``: ``index.html`` (images embedded as base64, so the page
+can be mailed or attached on its own), ``report.json`` and the figures as ``*.png``.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import itertools
 import json
 from dataclasses import dataclass
@@ -157,10 +160,16 @@ def plot_pairs(pairs: list[dict[str, Any]], path: Path) -> Path | None:
     for ax in axes.ravel():
         ax.axis("off")
     image = None
+    cmap = plt.get_cmap("RdYlGn").copy()
+    cmap.set_bad("white")
     for ax, p in zip(axes.ravel(), pairs, strict=False):
         ax.axis("on")
         m = np.array([[np.nan if x is None else x for x in r] for r in p["mean_accuracy"]])
-        image = ax.imshow(m, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        n = np.array(p["n"])
+        image = ax.imshow(np.ma.masked_invalid(m), vmin=0, vmax=1, cmap=cmap, aspect="auto")
+        for i, j in zip(*np.nonzero(n == 0), strict=True):  # no subdomain evaluated: hatched
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
+                                       edgecolor="0.6", lw=0))
         ax.set_yticks(range(len(p["values_a"])), p["values_a"], fontsize=6)
         ax.set_xticks(range(len(p["values_b"])), p["values_b"], fontsize=6, rotation=45,
                       ha="right")
@@ -168,10 +177,11 @@ def plot_pairs(pairs: list[dict[str, Any]], path: Path) -> Path | None:
         ax.set_xlabel(p["b"], fontsize=8)
         if m.size <= 64:
             for (i, j), x in np.ndenumerate(m):
-                if not np.isnan(x):
-                    ax.text(j, i, f"{x:.2f}", ha="center", va="center", fontsize=6)
+                text = "none" if np.isnan(x) else f"{x:.2f}\nn={n[i, j]}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=5.5)
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.6, label="mean accuracy")
+        fig.colorbar(image, ax=axes, shrink=0.6,
+                     label="mean accuracy (hatched: no subdomain evaluated)")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -182,7 +192,7 @@ def plot_trace(run: RunData, path: Path) -> Path:
     acc = np.array([e.accuracy if e.accuracy is not None else np.nan for e in run.evaluations])
     x = np.arange(1, len(acc) + 1)
     fig, ax = plt.subplots(figsize=(7, 3))
-    ax.scatter(x, acc, s=8, label="accuracy of evaluated subdomain")
+    ax.scatter(x, acc, s=10, label="accuracy of evaluated subdomain", zorder=3)
     valid = ~np.isnan(acc)
     if valid.any():
         filled = np.where(valid, acc, np.inf)
@@ -192,7 +202,8 @@ def plot_trace(run: RunData, path: Path) -> Path:
     ax.set_xlabel("evaluation")
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=7)
+    # the legend sits outside the axes, where it hides no point
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -213,19 +224,37 @@ def mosaic(images: np.ndarray, min_side: int = 64, gap: int = 2) -> np.ndarray:
     return out
 
 
+def load_samples(run: RunData, ev: Evaluation) -> tuple[np.ndarray, list[str], list[float]]:
+    """The kept images saved for ``ev`` (``(N, C, H, W)`` uint8), each one's predicted class
+    and P(true class); empty when none were saved."""
+    sample = run.path / "artefacts" / "samples" / f"{ev.subdomain_id}.npz"
+    if not sample.is_file():
+        return np.zeros((0, 3, 1, 1), dtype=np.uint8), [], []
+    with np.load(sample) as z:
+        return (z["images"], [str(p) for p in z["predicted"]],
+                [float(q) for q in z["p_true"]])
+
+
 def plot_samples(run: RunData, ev: Evaluation, path: Path) -> tuple[Path | None, list[str]]:
     """PNG row of the kept images saved for ``ev`` and a caption per image
     (predicted class, P(true class))."""
-    sample = run.path / "artefacts" / "samples" / f"{ev.subdomain_id}.npz"
-    if not sample.is_file():
-        return None, []
-    with np.load(sample) as z:
-        images = z["images"]
-        captions = [f"{p} ({q:.2f})" for p, q in zip(z["predicted"], z["p_true"], strict=True)]
+    images, predicted, p_true = load_samples(run, ev)
     if len(images) == 0:
         return None, []
     _plt().imsave(path, mosaic(images))
-    return path, captions
+    return path, [f"{p} ({q:.2f})" for p, q in zip(predicted, p_true, strict=True)]
+
+
+def _thumbnails(run: RunData, ev: Evaluation) -> list[dict[str, Any]]:
+    """One embedded image per saved sample with its prediction and P(true class)."""
+    from fxcore.reports import png_uri
+
+    images, predicted, p_true = load_samples(run, ev)
+    out = []
+    for img, p, q in zip(images, predicted, p_true, strict=True):
+        x = img if img.shape[0] == 3 else np.repeat(img[:1], 3, axis=0)
+        out.append({"src": png_uri(x.transpose(1, 2, 0)), "predicted": p, "p_true": q})
+    return out
 
 
 @dataclass
@@ -279,68 +308,36 @@ def write_report(run_dir: str | Path, n_worst: int = 10) -> Report:
         })
         figures[f"worst_{rank:02d}"] = image
     data["figures"] = {k: v.name for k, v in figures.items() if v is not None}
+    page = _page(run, data, folder, worst)
+    data["html"] = str(page)
     write_atomic(folder / "report.json", json.dumps(data, indent=2) + "\n")
-    page = folder / "report.html"
-    write_atomic(page, _html(data, folder))
     return Report(data, page, folder)
 
 
-def _img(folder: Path, name: str | None, alt: str) -> str:
-    if not name:
-        return ""
-    b64 = base64.b64encode((folder / name).read_bytes()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+def _page(run: RunData, data: dict[str, Any], folder: Path, worst: list[Evaluation]) -> Path:
+    from fxcore.reports import data_uri, write_page, write_redirect
+    from fxcore.reports.provenance import provenance
 
-
-def _fmt(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2f}"
-
-
-def _html(d: dict[str, Any], folder: Path) -> str:
-    esc = html.escape
-    fig = d["figures"]
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>explore report: {esc(d['domain'])}</title><style>",
-        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}",
-        "table{border-collapse:collapse;font-size:13px}",
-        "td,th{border:1px solid #ccc;padding:3px 6px}",
-        "img{max-width:100%}</style></head><body>",
-        f"<h1>explore report: {esc(d['domain'])}</h1>",
-        f"<p>{d['n_evaluated']} of {d['n_subdomains']} subdomains evaluated "
-        f"({d['n_no_valid_images']} without valid images); mean accuracy "
-        f"{_fmt(d['mean_accuracy'])}; run {esc(d['run_dir'])} ({esc(str(d['status']))}).</p>",
-        "<h2>Worst subdomains</h2><table><tr><th>#</th><th>subdomain</th><th>accuracy</th>"
-        "<th>95% CI</th><th>kept / generated</th><th>mean P(true)</th></tr>",
-    ]
-    for w in d["worst"]:
-        vals = ", ".join(f"{k}={v}" for k, v in w["values"].items())
-        parts.append(
-            f"<tr><td>{w['rank']}</td><td>{esc(vals)}</td><td>{_fmt(w['accuracy'])}</td>"
-            f"<td>[{_fmt(w['low'])}, {_fmt(w['high'])}]</td>"
-            f"<td>{w['n_kept']} / {w['n_generated']}</td><td>{_fmt(w['mean_confidence'])}</td></tr>"
-        )
-    parts.append("</table>")
-    for w in d["worst"]:
-        if w["image"]:
-            vals = ", ".join(f"{k}={v}" for k, v in w["values"].items())
-            parts.append(f"<h3>#{w['rank']} {esc(vals)}: accuracy {_fmt(w['accuracy'])}</h3>")
-            parts.append(_img(folder, w["image"], vals))
-            parts.append(f"<p><small>predicted (P(true)): {esc('; '.join(w['predicted']))}"
-                         "</small></p>")
-    if "attributes" in fig:
-        parts.append("<h2>Mean accuracy per attribute value (95% CI)</h2>")
-        parts.append(_img(folder, fig["attributes"], "per-attribute accuracy"))
-    if "pairs" in fig:
-        parts.append("<h2>Pairwise attribute heatmaps</h2>")
-        parts.append(_img(folder, fig["pairs"], "pairwise heatmaps"))
-    if "trace" in fig:
-        parts.append("<h2>Selection trace</h2>")
-        parts.append(_img(folder, fig["trace"], "selection trace"))
-    if d["no_valid_images"]:
-        parts.append("<h2>Subdomains without valid images</h2><ul>")
-        for v in d["no_valid_images"]:
-            parts.append(f"<li>{esc(', '.join(f'{k}={x}' for k, x in v.items()))}</li>")
-        parts.append("</ul>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    figures = {k: data_uri(folder / v) for k, v in data["figures"].items()}
+    cards = []
+    for w, ev in zip(data["worst"], worst, strict=True):
+        try:
+            true_class = run.config.domain.true_class_of(ev.values)
+        except Exception:  # noqa: BLE001 - a label the page can do without
+            true_class = None
+        cards.append({**w, "true_class": true_class, "thumbs": _thumbnails(run, ev)})
+    pairs = []
+    for p in data["pairs"]:
+        rows = [[{"mean": m, "n": n} for m, n in zip(mr, nr, strict=True)]
+                for mr, nr in zip(p["mean_accuracy"], p["n"], strict=True)]
+        pairs.append({**p, "rows": rows,
+                      "n_empty": sum(c["n"] == 0 for r in rows for c in r),
+                      "n_cells": sum(len(r) for r in rows)})
+    page = write_page(folder, "explore.html.j2", {
+        "prov": provenance(run.path), "d": data, "cards": cards, "pairs": pairs,
+        "figures": figures, "selector": run.config.selector,
+        "classifier": run.config.classifier, "generator": run.config.generator,
+        "data_file": "report.json",
+    })
+    write_redirect(folder / "report.html", page)  # the page's earlier name
+    return page

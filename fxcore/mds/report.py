@@ -1,7 +1,10 @@
 """Artefacts of an ``mds`` run, rebuilt from the run store (so a resumed run reports the same).
 
 ``fx report RUN_DIR`` calls :func:`write_report`, which needs no models: it gathers the run's
-summary and PNGs into one self-contained HTML page, ``artefacts/report.html``.
+summary and PNGs into one self-contained HTML page, ``RUN_DIR/report/index.html`` (the
+reproducibility block, the numbers as tables, each before/after image captioned with every
+classifier's name, top prediction and probability and the divergence's name and value, the
+curves).
 
 ``artefacts/``:
 
@@ -9,13 +12,12 @@ summary and PNGs into one self-contained HTML page, ``artefacts/report.html``.
   quantiles over all starts of ``D`` and of ``Δz``, and the mean top-n set distance;
 - ``before_after.png`` + ``samples.json``: the ``show`` starts with the largest final ``D``,
   each as a pair of images (``g(z_init, c)``, ``g(z*, c)``) titled with every classifier's top
-  prediction and probability.
+  prediction and probability; ``samples/<start>_init.png`` and ``samples/<start>_mds.png``:
+  the same images one by one (for the report).
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +87,25 @@ def decode(generator: LatentGenerator, records: list[dict], which: str) -> torch
         return generator.decode(z, cond)
 
 
+def _save_singles(store: RunStore, records: list[dict], before: torch.Tensor,
+                  after: torch.Tensor) -> None:
+    """``samples/<start>_init.png`` / ``_mds.png``: each shown image on its own."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from fxcore.imaging import to_numpy_images
+
+    for tag, batch in (("init", before), ("mds", after)):
+        for r, img in zip(records, to_numpy_images(batch), strict=True):
+            buf = io.BytesIO()
+            plt.imsave(buf, img, format="png")
+            write_atomic(store.artefact(f"samples/{r['start']}_{tag}.png"), buf.getvalue())
+
+
 def write_artefacts(store: RunStore, prep: Any) -> dict[str, Any]:
     """Write the artefacts; return the run summary (also the demo's and ``--json``'s output)."""
     records = store.records("start")
@@ -98,6 +119,7 @@ def write_artefacts(store: RunStore, prep: Any) -> dict[str, Any]:
     before = decode(prep.setup.generator, best, "z_init")
     after = decode(prep.setup.generator, best, "z_final")
     images = torch.stack([before, after], 1).flatten(0, 1)
+    _save_singles(store, best, before, after)
     titles = []
     for r in best:
         cond = f"[{r['condition']}] " if r["condition"] is not None else ""
@@ -204,27 +226,54 @@ class Report:
     html: Path
 
 
-_PNGS = ("before_after.png", "divergence.png", "dz.png", "ensemble_clusters.png",
-         "ensemble_cluster_examples.png")
+_FIGURES = {
+    "divergence.png": "Divergence over the optimisation",
+    "dz.png": "Distance from the start in latent space",
+    "ensemble_clusters.png": "Ensemble: clusters of maximally different samples",
+    "ensemble_cluster_examples.png": "Ensemble: examples per cluster",
+}
+
+
+def _prediction_rows(top: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"classifier": name, "classes": v["classes"], "probs": v["probs"]}
+            for name, v in top.items()]
 
 
 def write_report(run_dir: str | Path) -> Report:
-    """One self-contained HTML page of a finished ``mds`` run (summary lines + its PNGs)."""
+    """One self-contained HTML page of a finished ``mds`` run, ``RUN_DIR/report/index.html``."""
+    from fxcore.reports import data_uri, write_page, write_redirect
+    from fxcore.reports.provenance import provenance
+
     run_dir = Path(run_dir)
     info = json.loads((run_dir / "run.json").read_text())
     summary = info.get("summary")
     if info.get("status") != "complete" or not summary:
         raise ConfigError(f"{run_dir}: the mds run is not finished; continue it with "
                           "fx mds CONFIG --out RUN_DIR --resume")
-    parts = [f"<h1>mds run {html.escape(str(run_dir))}</h1><pre>"]
-    parts += [html.escape(line) for line in summary_lines(summary)]
-    parts.append("</pre>")
-    for name in _PNGS:
-        png = run_dir / "artefacts" / name
-        if png.is_file():
-            data = base64.b64encode(png.read_bytes()).decode()
-            parts.append(f'<h2>{name}</h2><img src="data:image/png;base64,{data}">')
-    page = run_dir / "artefacts" / "report.html"
-    write_atomic(page, "<!doctype html><meta charset=utf-8><title>mds</title>"
-                 + "\n".join(parts) + "\n")
-    return Report(summary, page)
+    art = run_dir / "artefacts"
+    config = json.loads((run_dir / "config.json").read_text())
+    div = config.get("divergence") or {"name": "js", "params": {}}
+    divergence = div["name"] + (f" {json.dumps(div['params'])}" if div.get("params") else "")
+    samples_file = art / "samples.json"
+    samples = json.loads(samples_file.read_text()) if samples_file.is_file() else []
+    pairs = []
+    for s in samples:
+        images = {}
+        for tag in ("init", "mds"):
+            png = art / "samples" / f"{s['start']}_{tag}.png"
+            images[tag] = data_uri(png) if png.is_file() else None
+        pairs.append({**s, "images": images, "before": _prediction_rows(s["top_init"]),
+                      "after": _prediction_rows(s["top"])})
+    figures = [{"title": title, "file": name, "src": data_uri(art / name)}
+               for name, title in _FIGURES.items() if (art / name).is_file()]
+    grid = art / "before_after.png"
+    folder = run_dir / "report"
+    data = dict(summary, html=str(folder / "index.html"))
+    page = write_page(folder, "mds.html.j2", {
+        "prov": provenance(run_dir), "s": summary, "pairs": pairs, "figures": figures,
+        "grid": data_uri(grid) if grid.is_file() else None, "divergence": divergence,
+        "generator": config.get("generator", {}).get("name"),
+        "singles": all(p["images"]["init"] for p in pairs) if pairs else False,
+    }, data)
+    write_redirect(art / "report.html", page)  # the page's earlier place
+    return Report(data, page)
