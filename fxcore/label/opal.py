@@ -374,6 +374,11 @@ class OpalRun:
             summary["classifier_accuracy"] = {
                 m.name: float((self.probs[k, rest_mask].argmax(1) == truth[rest_mask]).mean())
                 for k, m in enumerate(self.models)} if self.probs is not None else {}
+            # the auto-labels against the truth, as (true class, auto-label, count) cells
+            pairs, counts = np.unique(np.stack([truth[auto_mask], final[auto_mask]], 1),
+                                      axis=0, return_counts=True)
+            summary["auto_confusion"] = [[self.items.classes[t], self.items.classes[a], int(c)]
+                                         for (t, a), c in zip(pairs, counts, strict=True)]
         else:
             summary.update(accuracy=None, rest_accuracy=None, auto_accuracy=None,
                            target_met=None)
