@@ -79,6 +79,10 @@ def _image_lines(result: dict) -> list[str]:
 @click.option("--fidelity-threshold", type=float, default=None,
               help="with --stages: a row is a failure below this accuracy [estimated: the "
               "worst-10% cut-off from the observations so far]")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
+              metavar="DIR", help="keep the replay as a run folder DIR with its report, "
+              "DIR/report/index.html (the plot, the per-selector table, what produced it); "
+              "fx runs lists it, fx report DIR rebuilds the page")
 @click.option("--list-tables", is_flag=True, help="list the shipped tables and exit")
 @quiet_option()
 @threads_option()
@@ -86,7 +90,8 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], repeats: int, 
               seeds: int | None, budget: int | None, target: str, batch_size: int,
               json_out: str | None, plot_out: Path | None, images_spec: str | None,
               stages_spec: str | None, fidelity_error: float, fidelity_threshold: float | None,
-              list_tables: bool, quiet: bool, threads: int | None) -> None:
+              report_dir: Path | None, list_tables: bool, quiet: bool,
+              threads: int | None) -> None:
     """Replay selectors over a table: evaluation becomes a look-up of the table's target.
 
     Metrics per selector and seed: coverage of the worst 10% after each evaluation, evaluations
@@ -95,6 +100,7 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], repeats: int, 
 
         fx bench --table lecoz2024-dog --selector oracle --selector random
         --selector sklearn/lasso-greedy --repeats 10 --json fig4.json --plot fig4.png
+        --report runs/bench-dog
     """
     from fxcore.bench.replay import run_bench
     from fxcore.bench.table import list_tables as shipped
@@ -124,6 +130,10 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], repeats: int, 
     check_json_out(json_out)
     if plot_out is not None:
         check_out_file(plot_out, "--plot")
+    if report_dir is not None:
+        from fxcore.bench.report import check_report_dir
+
+        check_report_dir(report_dir)
     stages = _parse_stages(stages_spec)
     if stages and images_spec is None:
         raise ConfigError("--stages needs --images-per-row (N or a column name)")
@@ -141,6 +151,9 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], repeats: int, 
     from fxcore.threads import apply_threads
 
     apply_threads(threads)
+    import time
+
+    started = time.time()
     result = run_bench(table, list(selectors), seeds=range(seed, seed + repeats), budget=budget,
                        batch_size=batch_size, show_progress=not quiet and json_out != "-",
                        fidelity=fidelity)
@@ -150,6 +163,15 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], repeats: int, 
 
         plot_bench(result, plot_out)
         lines.append(f"wrote {plot_out}")
+    if report_dir is not None:
+        from fxcore.bench.report import save_run
+
+        options = {"table": table_spec, "selectors": list(selectors), "repeats": repeats,
+                   "seed": seed, "budget": budget, "target": target, "batch_size": batch_size,
+                   "images_per_row": images_spec, "stages": list(stages) if stages else None,
+                   "error": fidelity_error, "fidelity_threshold": fidelity_threshold}
+        page = save_run(report_dir, result, options, started).html
+        lines.append(f"report: {page}")
     emit(result, json_out, lines)
 
 
