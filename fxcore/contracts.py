@@ -196,6 +196,39 @@ class Dataset(Protocol):
     def split(self, which: str) -> tuple[Any, Any]: ...
 
 
+@runtime_checkable
+class Executor(Protocol):
+    """Runs a job's work items ("tasks") on workers that keep their components loaded.
+
+    ``start(make_worker, setup, local)``: start the workers. Each worker is
+    ``make_worker(setup)`` (a module-level function and a picklable ``setup``, so a worker in
+    another process or on another machine builds its own components from the config's specs:
+    models are never shipped), a callable ``task -> result``. ``local``: a worker already built
+    in this process, which an in-process executor uses instead of building one.
+    ``submit(key, task)`` queues a task; ``wait()`` blocks until a submitted task is done and
+    returns ``(key, result)`` (in any order; a task whose worker died is retried, so every
+    submitted task returns once), re-raising a task's own exception. ``cancel()`` forgets every
+    task not returned yet; ``close()`` stops the workers. ``slots``: how many tasks are worth
+    having in flight at once (1 for a sequential executor). ``remote``: ``True`` when the
+    workers live in other processes, so components given as objects cannot reach them.
+
+    The driver alone writes the run store, in the order it chooses, as results return.
+    """
+
+    slots: int
+    remote: bool
+
+    def start(self, make_worker: Any, setup: Any, local: Any = None) -> None: ...
+
+    def submit(self, key: Any, task: Any) -> None: ...
+
+    def wait(self) -> tuple[Any, Any]: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 # ---------------------------------------------------------------- optional members
 
 
@@ -270,7 +303,7 @@ class ConditionedPolicy(Protocol):
 #: component kind names (the ``kind`` argument of :meth:`fxcore.plugins.Registry.create`)
 Kind = Literal[
     "generator", "latent-generator", "filter", "classifier", "selector", "divergence",
-    "labeller", "annotator", "dataset",
+    "labeller", "annotator", "dataset", "executor",
 ]
 
 #: kind -> the Protocol its components follow
@@ -284,6 +317,7 @@ CONTRACTS: dict[str, type] = {
     "labeller": Labeller,
     "annotator": Annotator,
     "dataset": Dataset,
+    "executor": Executor,
 }
 
 #: kind -> the optional members' Protocols (checked with ``isinstance`` where used)

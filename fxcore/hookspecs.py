@@ -160,6 +160,20 @@ def fxcore_register_datasets(register: Register) -> None:
     """
 
 
+@hookspec
+def fxcore_register_executors(register: Register) -> None:
+    """Register executors, which evaluate a batch of subdomains on workers (contract
+    :class:`fxcore.contracts.Executor`); the kernel's ``local`` runs them one after another in
+    the driver's process, the plugin fxcore-ray on the actors of a Ray cluster.
+
+    Example::
+
+        @fxcore.hookimpl
+        def fxcore_register_executors(register):
+            register("ray", RayExecutor, RayParams)
+    """
+
+
 #: component kind -> name of its registration hook
 HOOK_BY_KIND: dict[str, str] = {
     "generator": "fxcore_register_generators",
@@ -171,6 +185,7 @@ HOOK_BY_KIND: dict[str, str] = {
     "labeller": "fxcore_register_labellers",
     "annotator": "fxcore_register_annotators",
     "dataset": "fxcore_register_datasets",
+    "executor": "fxcore_register_executors",
 }
 KINDS: tuple[str, ...] = tuple(HOOK_BY_KIND)
 

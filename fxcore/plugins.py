@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # pydantic and pluggy cost start-up time; they are imported w
         Classifier,
         Dataset,
         Divergence,
+        Executor,
         Filter,
         Generator,
         Labeller,
@@ -250,6 +251,9 @@ class Registry:
         # kind -> qualified name -> the record of the available (not yet imported) plugin
         self._declared: dict[str, dict[str, PluginRecord]] = {k: {} for k in hookspecs.KINDS}
         self._pending: dict[int, metadata.EntryPoint] = {}  # id(record) -> its entry point
+        #: plugins passed to :meth:`load` as modules (name -> module name): a worker in another
+        #: process (:class:`fxcore.contracts.Executor`) imports them by name to see the same
+        self.modules: dict[str, str] = {}
 
     # ---------------------------------------------------------------- discovery
     @classmethod
@@ -275,6 +279,7 @@ class Registry:
             reg._add_entry_point(ep, rec, claims.get(rec.name, set()))
         for name, module in (modules or {}).items():
             reg.add_module(name, module, distribution=name, version="")
+            reg.modules[name] = getattr(module, "__name__", "")
         return reg
 
     def _blocked(self, record: PluginRecord) -> str | None:
@@ -535,6 +540,8 @@ class Registry:
     def create(self, kind: Literal["annotator"], spec: Spec, where: str = "") -> Annotator: ...
     @overload
     def create(self, kind: Literal["dataset"], spec: Spec, where: str = "") -> Dataset: ...
+    @overload
+    def create(self, kind: Literal["executor"], spec: Spec, where: str = "") -> Executor: ...
 
     def create(self, kind: str, spec: Spec, where: str = "") -> Any:
         """Build the component of ``kind`` described by ``spec`` and check its contract; the

@@ -21,6 +21,13 @@ def fxcore_register_classifiers(register):  # type: ignore[no-untyped-def]
 
 
 @hookimpl
+def fxcore_register_executors(register):  # type: ignore[no-untyped-def]
+    from fxcore.builtins.executors import LocalExecutor
+
+    register("local", LocalExecutor)
+
+
+@hookimpl
 def fxcore_register_divergences(register):  # type: ignore[no-untyped-def]
     register("kl", KL, DivergenceParams)
     register("reverse-kl", ReverseKL, DivergenceParams)

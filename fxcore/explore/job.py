@@ -39,6 +39,7 @@ class Components:
     names: dict[str, str] = field(default_factory=dict)  # kind -> as errors name it
     space: SubdomainSpace | None = None
     grouping: ClassGrouping | None = None
+    executor: Any = None  # started; the job closes it
 
 
 class ExploreJob(Job[ExploreConfig, Components]):
@@ -47,10 +48,29 @@ class ExploreJob(Job[ExploreConfig, Components]):
     tables = {"evaluations": "evaluation", "proposals": "proposal"}
 
     def build(self, config: ExploreConfig, build: Builder) -> Components:
+        """The components, checked, and the executor, started. With a remote executor (Ray)
+        the driver builds no generator, filter or classifier: each worker builds its own from
+        the config's specs and checks them (attribute values, class grouping) when the
+        executor starts, still before the run directory is written."""
+        from fxcore.explore.work import WORKER_KINDS, ExploreWorker, make_worker, worker_setup
+        from fxcore.schemas import ComponentSpec
+
         space = subdomain_space(config)
+        executor = build.create("executor", config.executor or ComponentSpec(name="local"),
+                                "executor")
+        remote = bool(executor.remote)
+        given = sorted(k for k in WORKER_KINDS if k in build.given)
+        if remote and given:
+            raise ConfigError(
+                f"components: {', '.join(given)} given as objects cannot reach the workers of "
+                f"the executor {config.executor.name if config.executor else 'local'} (each "
+                "builds its components from the config's specs); name them in the config or "
+                "use the local executor")
 
         def make(kind: str) -> Any:
             spec = getattr(config, kind)
+            if remote and kind in WORKER_KINDS:
+                return None
             return None if spec is None and kind not in build.given else build.create(
                 kind, spec, kind)
 
@@ -59,22 +79,33 @@ class ExploreJob(Job[ExploreConfig, Components]):
             spec = getattr(config, kind)
             if spec is not None or kind in build.given:
                 parts.names[kind] = build.who(kind, spec, kind)
-        check_attribute_values(config, parts.generator, parts.names["generator"])
-        from fxcore.explore.loop import make_grouping
-
         parts.space = space
-        parts.grouping = make_grouping(config, parts.classifier)
+        setup = worker_setup(config, parts.names, build.registry)
+        if remote:
+            executor.start(make_worker, setup)
+        else:
+            check_attribute_values(config, parts.generator, parts.names["generator"])
+            from fxcore.explore.loop import make_grouping
+
+            parts.grouping = make_grouping(config, parts.classifier)
+            executor.start(make_worker, setup, local=ExploreWorker.from_parts(
+                config, parts.generator, parts.filter, parts.classifier, parts.grouping, space,
+                parts.names))
+        parts.executor = executor
         return parts
 
     def run(self, config: ExploreConfig, parts: Components, store: RunStore,
             ctx: RunContext) -> dict[str, Any]:
         from fxcore.explore.loop import run_explore
 
-        result = run_explore(
-            config, parts.generator, parts.classifier, parts.filter, parts.selector, store,
-            grouping=parts.grouping, show_progress=ctx.progress, names=parts.names,
-            space=parts.space,
-        )
+        try:
+            result = run_explore(
+                config, parts.generator, parts.classifier, parts.filter, parts.selector, store,
+                grouping=parts.grouping, show_progress=ctx.progress, names=parts.names,
+                space=parts.space, executor=parts.executor,
+            )
+        finally:
+            parts.executor.close()
         return result.summary()
 
     def lines(self, summary: dict[str, Any]) -> list[str]:

@@ -32,14 +32,23 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Generator as PyGenerator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from fxcore import checks
-from fxcore.contracts import Classifier, Filter, Generator, Observations, Selector
+from fxcore.contracts import (
+    Classifier,
+    Executor,
+    Filter,
+    Generator,
+    Observations,
+    OnDevice,
+    Selector,
+)
 from fxcore.domain import SubdomainSpace
 from fxcore.errors import RunError
 from fxcore.fidelity import FidelityObservations, Stages, rank_threshold
@@ -48,6 +57,10 @@ from fxcore.progress import progress
 from fxcore.schemas import Evaluation, EvaluationDomain, ExploreConfig, Subdomain
 from fxcore.stats import clopper_pearson, wilson
 from fxcore.store import RunStore, write_atomic
+
+if TYPE_CHECKING:
+    from fxcore.explore.work import EvalTask
+    from fxcore.progress import Progress
 
 SAMPLE_SIDE = 96  # saved sample images are shrunk to at most this many pixels a side
 
@@ -137,7 +150,7 @@ def evaluate_subdomain(
             ev = Evaluation(status="no_valid_images", seconds=time.perf_counter() - start, **base)
             return SubdomainResult(ev)
         x = torch.cat(kept)
-        device = getattr(classifier, "device", None)
+        device = classifier.device if isinstance(classifier, OnDevice) else None
         clf = who["classifier"]
         probs = _call(clf, on, classifier.predict_proba, x.to(device) if device else x)
         checks.probabilities(probs, len(x), len(classifier.classes), clf, where)
@@ -223,7 +236,8 @@ class ExploreResult:
             "mean_accuracy": float(np.mean(ok)) if ok else None,
             "seconds": round(self.seconds, 3),
             "worst": [
-                {"values": e.values, "accuracy": e.accuracy, "n_kept": e.n_kept}
+                {"values": e.values, "accuracy": e.accuracy, "accuracy_low": e.accuracy_low,
+                 "accuracy_high": e.accuracy_high, "n_correct": e.n_correct, "n_kept": e.n_kept}
                 for e in self.worst()
             ],
         }
@@ -240,15 +254,30 @@ def run_explore(
     show_progress: bool = True,
     names: dict[str, str] | None = None,
     space: SubdomainSpace | None = None,
+    executor: Executor | None = None,
 ) -> ExploreResult:
     """Algorithm 1: propose, evaluate and record subdomains until the budget is used.
 
     ``names``: kind -> how errors name each component (default: the config's component names);
-    ``space``: the domain's subdomains when already enumerated.
+    ``space``: the domain's subdomains when already enumerated; ``executor``: a started
+    :class:`~fxcore.contracts.Executor` that evaluates the subdomains of a batch (default: the
+    kernel's ``local``, one after another with the components given here; a remote executor's
+    workers hold their own, and ``generator``/``classifier``/``filter`` may then be ``None``).
+    The caller closes an executor it passes.
     """
     names = names or component_names(config)
     space = space if space is not None else SubdomainSpace(config.domain)
-    grouping = grouping or make_grouping(config, classifier)
+    own = executor is None
+    if executor is None or not executor.remote:
+        grouping = grouping or make_grouping(config, classifier)
+    if executor is None:
+        from fxcore.builtins.executors import LocalExecutor
+        from fxcore.explore.work import ExploreWorker, make_worker
+
+        executor = LocalExecutor()
+        assert grouping is not None
+        executor.start(make_worker, None, local=ExploreWorker.from_parts(
+            config, generator, filter, classifier, grouping, space, names))
     done = {e["index"]: Evaluation.model_validate(e) for e in store.records("evaluation")}
     recorded = [p["rows"] for p in store.records("proposal")]
     budget = min(config.budget or len(space), len(space))
@@ -286,35 +315,19 @@ def run_explore(
             else:
                 store.add("proposal", f"{step:06d}", {"step": step, "rows": rows})
             proposed[rows] = True
-            for row in rows:
-                ev = done.get(row)
-                if ev is None and stages is not None:
-                    sub = space[row]
-                    level = failure_level(config, order, len(space))
-                    ev = evaluate_staged(
-                        sub, config.domain, generator, filter, classifier, grouping, config,
-                        step, names, store, stages, level, staged.get(sub.id, {}),
-                    )
-                    with store.transaction():
-                        store.add("evaluation", ev.subdomain_id, ev)
-                    done[row] = ev
-                    bar.advance(1, acc=ev.accuracy if ev.accuracy is not None else "none")
-                elif ev is None:
-                    result = evaluate_subdomain(
-                        space[row], config.domain, generator, filter, classifier, grouping,
-                        config, step, names,
-                    )
-                    ev = result.evaluation
-                    save_samples(store, result)
-                    with store.transaction():
-                        store.add("evaluation", ev.subdomain_id, ev)
-                    done[row] = ev
-                    bar.advance(1, acc=ev.accuracy if ev.accuracy is not None else "none")
-                order.append(ev)
-                spent += ev.seconds
-                if config.budget_seconds is not None and spent >= config.budget_seconds:
-                    break  # the time budget ends the run after the current subdomain
+            batch = _Batch(config, space, store, executor, stages, staged, done, order, bar)
+            evaluated = batch.evaluations(rows, step)
+            try:
+                for ev in evaluated:
+                    order.append(ev)
+                    spent += ev.seconds
+                    if config.budget_seconds is not None and spent >= config.budget_seconds:
+                        break  # the time budget ends the run after the current subdomain
+            finally:
+                evaluated.close()  # tasks still in flight are cancelled
             step += 1
+    if own:
+        executor.close()
     evaluations = store_order(store)
     return ExploreResult(str(store.path), evaluations, len(space), spent)
 
@@ -347,56 +360,161 @@ def failure_level(config: ExploreConfig, order: list[Evaluation], n_subdomains: 
     return rank_threshold(acc, n_subdomains, config.fidelity.fraction)
 
 
-def evaluate_staged(
-    sub: Subdomain,
-    domain: EvaluationDomain,
-    generator: Generator,
-    filter: Filter | None,
-    classifier: Classifier,
-    grouping: ClassGrouping,
-    config: ExploreConfig,
-    step: int,
-    names: dict[str, str],
-    store: RunStore,
-    stages: Stages,
-    level: float | None,
-    recorded: dict[int, dict[str, Any]],
-) -> Evaluation:
-    """Evaluate ``sub`` stage by stage (``recorded``: stages done before a resume, reused),
-    stopping after a stage when :meth:`Stages.stop` says it is clearly not a failure at
-    ``level``; each new stage is a ``stage`` record. Returns the evaluation over every image."""
-    totals = {"n_generated": 0, "n_kept": 0, "n_correct": 0, "confidence": 0.0, "seconds": 0.0}
-    for j, size in enumerate(stages.sizes):
-        rec = recorded.get(j)
-        if rec is None:
-            result = evaluate_subdomain(
-                sub, domain, generator, filter, classifier, grouping, config, step, names,
-                want=size - int(totals["n_kept"]), first_round=j * config.max_attempts,
-            )
-            e = result.evaluation
-            if j == 0:
-                save_samples(store, result)
-            rec = {"subdomain_id": sub.id, "stage": j, "step": step,
-                   "n_generated": e.n_generated, "n_kept": e.n_kept, "n_correct": e.n_correct,
-                   "confidence": (e.mean_confidence or 0.0) * e.n_kept, "seconds": e.seconds}
-            store.add("stage", f"{sub.id}/{j}", rec)
-        for key in totals:
-            totals[key] += rec[key]
-        n_kept, n_correct = int(totals["n_kept"]), int(totals["n_correct"])
-        estimated = config.fidelity is not None and config.fidelity.threshold is None
-        if j < len(stages.sizes) - 1 and n_kept > 0 and \
-                stages.stop(n_correct, n_kept, level, stages.total, inclusive=estimated):
-            break
-    base = dict(subdomain_id=sub.id, index=sub.index, values=sub.values, prompt=sub.prompt,
-                n_generated=int(totals["n_generated"]), n_kept=n_kept, step=step,
-                seconds=totals["seconds"])
-    if n_kept == 0:
-        return Evaluation(status="no_valid_images", **base)
-    interval = clopper_pearson if config.interval == "clopper-pearson" else wilson
-    low, high = interval(n_correct, n_kept, config.confidence_level)
-    return Evaluation(n_correct=n_correct, accuracy=n_correct / n_kept, accuracy_low=float(low),
-                      accuracy_high=float(high), mean_confidence=totals["confidence"] / n_kept,
-                      **base)
+def stage_record(sub: Subdomain, stage: int, step: int, result: SubdomainResult
+                 ) -> dict[str, Any]:
+    """The ``stage`` record of stage ``stage`` of ``sub``: its counts."""
+    e = result.evaluation
+    return {"subdomain_id": sub.id, "stage": stage, "step": step,
+            "n_generated": e.n_generated, "n_kept": e.n_kept, "n_correct": e.n_correct,
+            "confidence": (e.mean_confidence or 0.0) * e.n_kept, "seconds": e.seconds}
+
+
+@dataclass
+class _Row:
+    """One proposed subdomain on its way through the executor: its evaluation once known
+    (``fresh``: made now, still to be recorded) or the multi-fidelity stage it is at."""
+
+    row: int
+    sub: Subdomain
+    ev: Evaluation | None
+    stages: dict[int, dict[str, Any]]  # stage -> record (recorded before, or made now)
+    stage: int = 0  # the next stage to account for
+    totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("n_generated", "n_kept", "n_correct", "confidence", "seconds"), 0.0))
+    busy: bool = False  # a task of it is in flight
+    fresh: bool = False
+
+
+@dataclass
+class _Batch:
+    """Evaluates the subdomains of one proposal through the executor and records them.
+
+    The driver alone writes the store. Evaluations are recorded and handed out in proposal order
+    whatever order the workers finish in; ``stage`` records and sample images as they arrive
+    (each is keyed, deterministic, and reused by a resume). The executor gets the current
+    subdomain's next task first and is kept busy (``executor.slots``) with the next subdomains'
+    tasks whose need does not depend on evaluations not known yet: every task without
+    ``[fidelity]``; with it, each subdomain's first stage, and every stage when the failure
+    level is the fixed ``threshold``. With one slot (the ``local`` executor) this is exactly the
+    sequential loop: one task at a time, in order.
+    """
+
+    config: ExploreConfig
+    space: SubdomainSpace
+    store: RunStore
+    executor: Executor
+    stages: Stages | None
+    staged: dict[str, dict[int, dict[str, Any]]]
+    done: dict[int, Evaluation]
+    order: list[Evaluation]
+    bar: Progress
+
+    def evaluations(self, rows: list[int], step: int) -> PyGenerator[Evaluation, None, None]:
+        """The evaluation of each of ``rows``, in order, each recorded before it is yielded.
+        Closing the iterator early cancels the tasks still in flight."""
+        work = [_Row(r, self.space[r], self.done.get(r),
+                     dict(self.staged.get(self.space[r].id, {}))) for r in rows]
+        position = {id(w): i for i, w in enumerate(work)}
+        fidelity = self.config.fidelity
+        fixed = self.stages is None or (fidelity is not None and fidelity.threshold is not None)
+        threshold = fidelity.threshold if fidelity is not None else None
+        inflight = 0
+
+        def submit(w: _Row, task: EvalTask) -> None:
+            nonlocal inflight
+            self.executor.submit(position[id(w)], task)
+            w.busy = True
+            inflight += 1
+
+        try:
+            p = 0
+            while p < len(work):
+                w = work[p]
+                if w.ev is None and not w.busy:
+                    level = None if self.stages is None else \
+                        failure_level(self.config, self.order, len(self.space))
+                    task = self._next_task(w, step, level)
+                    if task is not None:
+                        submit(w, task)
+                if w.ev is not None:
+                    if w.fresh:
+                        with self.store.transaction():
+                            self.store.add("evaluation", w.ev.subdomain_id, w.ev)
+                        self.done[w.row] = w.ev
+                        acc = w.ev.accuracy
+                        self.bar.advance(1, acc=acc if acc is not None else "none")
+                    yield w.ev
+                    p += 1
+                    continue
+                for q in work[p + 1:]:  # keep the workers busy with what is surely needed
+                    if inflight >= self.executor.slots:
+                        break
+                    if q.ev is not None or q.busy:
+                        continue
+                    if fixed:
+                        task = self._next_task(q, step, threshold)
+                    else:  # the first stage is needed whatever the level turns out to be
+                        task = self._next_task(q, step, None) if q.stage == 0 and \
+                            0 not in q.stages else None
+                    if task is not None:
+                        submit(q, task)
+                key, result = self.executor.wait()
+                inflight -= 1
+                self._arrived(work[key], result, step)
+        finally:
+            if inflight:
+                self.executor.cancel()
+
+    def _next_task(self, w: _Row, step: int, level: float | None) -> EvalTask | None:
+        """The task ``w`` needs next; ``None`` when its evaluation is complete (``w.ev``).
+        Recorded stages are used up first, each followed by the sequential test at ``level``."""
+        from fxcore.explore.work import EvalTask
+
+        if self.stages is None:
+            return EvalTask(w.row, step)
+        sizes = self.stages.sizes
+        t = w.totals
+        while True:
+            rec = w.stages.get(w.stage)
+            if rec is None:
+                return EvalTask(w.row, step, w.stage, want=sizes[w.stage] - int(t["n_kept"]),
+                                first_round=w.stage * self.config.max_attempts)
+            for key in t:
+                t[key] += rec[key]
+            n_kept, n_correct = int(t["n_kept"]), int(t["n_correct"])
+            estimated = self.config.fidelity is not None and self.config.fidelity.threshold is None
+            if w.stage == len(sizes) - 1 or (n_kept > 0 and self.stages.stop(
+                    n_correct, n_kept, level, self.stages.total, inclusive=estimated)):
+                w.ev, w.fresh = self._staged_evaluation(w.sub, step, t), True
+                return None
+            w.stage += 1
+
+    def _arrived(self, w: _Row, result: SubdomainResult, step: int) -> None:
+        w.busy = False
+        if self.stages is None:
+            save_samples(self.store, result)
+            w.ev, w.fresh = result.evaluation, True
+            return
+        rec = stage_record(w.sub, w.stage, step, result)
+        if w.stage == 0:
+            save_samples(self.store, result)
+        self.store.add("stage", f"{w.sub.id}/{w.stage}", rec)
+        w.stages[w.stage] = rec
+
+    def _staged_evaluation(self, sub: Subdomain, step: int, t: dict[str, float]) -> Evaluation:
+        """The evaluation over every image of the stages done."""
+        config = self.config
+        n_kept, n_correct = int(t["n_kept"]), int(t["n_correct"])
+        base = dict(subdomain_id=sub.id, index=sub.index, values=sub.values, prompt=sub.prompt,
+                    n_generated=int(t["n_generated"]), n_kept=n_kept, step=step,
+                    seconds=t["seconds"])
+        if n_kept == 0:
+            return Evaluation(status="no_valid_images", **base)
+        interval = clopper_pearson if config.interval == "clopper-pearson" else wilson
+        low, high = interval(n_correct, n_kept, config.confidence_level)
+        return Evaluation(n_correct=n_correct, accuracy=n_correct / n_kept,
+                          accuracy_low=float(low), accuracy_high=float(high),
+                          mean_confidence=t["confidence"] / n_kept, **base)
 
 
 def _propose(

@@ -59,6 +59,7 @@ class ExploreConfig(JobConfig):
         "filter": "filter",
         "classifier": "classifier",
         "selector": "selector",
+        "executor": "executor",
     }
 
     domain: EvaluationDomain
@@ -105,16 +106,25 @@ class ExploreConfig(JobConfig):
         None, description="multi-fidelity evaluation in stages (default off: every subdomain "
         "gets images_per_subdomain images)",
     )
+    executor: ComponentSpec | None = Field(
+        None, description="where the subdomains of a batch are evaluated (default: local, one "
+        "after another in this process; ray: in parallel on a Ray cluster, see fxcore-ray). "
+        "Not part of the run's identity: the JSON dump (config snapshot, config hash) leaves it "
+        "out, so a run may be resumed on another executor",
+    )
 
     @model_serializer(mode="wrap")
-    def _omit_unset_fidelity(
+    def _omit_unset_fidelity_and_executor(
         self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
     ) -> dict[str, Any]:
         """Without ``[fidelity]`` the config dumps (and hashes) as before it existed, so runs
-        made before keep resuming."""
+        made before keep resuming; ``executor`` is never in a JSON dump (a run resumes on
+        another executor with the same results)."""
         data = handler(self)
         if isinstance(data, dict) and data.get("fidelity") is None:
             data.pop("fidelity", None)
+        if isinstance(data, dict) and (info.mode_is_json() or data.get("executor") is None):
+            data.pop("executor", None)  # how a run is spread over workers is not its identity
         return data
 
     @model_validator(mode="after")
