@@ -35,7 +35,7 @@ def test_demo_explores_the_mnist_example_and_writes_the_report(monkeypatch, tmp_
     text = "\n".join(lines)
     assert "worst subdomains found:" in text and "accuracy" in text
     report = tmp_path / "demo" / "run" / "report"
-    assert (report / "report.html").is_file()
+    assert (report / "index.html").is_file()
     doc = json.loads((report / "report.json").read_text())
     assert doc["n_evaluated"] == demo.example_config().budget
     # a second demo resumes the complete run: no new work, same lines

@@ -160,8 +160,7 @@ def plot_pairs(pairs: list[dict[str, Any]], path: Path) -> Path | None:
     for ax in axes.ravel():
         ax.axis("off")
     image = None
-    cmap = plt.get_cmap("RdYlGn").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("RdYlGn").with_extremes(bad="white")
     for ax, p in zip(axes.ravel(), pairs, strict=False):
         ax.axis("on")
         m = np.array([[np.nan if x is None else x for x in r] for r in p["mean_accuracy"]])
