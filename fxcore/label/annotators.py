@@ -4,8 +4,11 @@
 - ``file``: a file round trip. The queue is exported as ``queue.csv``, ``queue.json`` and Label
   Studio tasks (``label-studio-tasks.json`` with the classifiers' predictions as
   pre-annotations, plus ``label-studio-config.xml``); answers are read from ``answers.csv`` or
-  ``answers.json`` (a mapping, a list of ``{item, label}``, or Label Studio's JSON export). Items
-  not answered yet come back as ``None``; ``fx label ... --resume`` continues later.
+  ``answers.json`` (a mapping, a list of ``{item, label}``, or Label Studio's JSON export) and
+  from ``answers``, files of any name (``fx label ... --answers FILE``: ``.csv`` as CSV, else
+  JSON). A Label Studio task's id is the item's position in the run (1-based), the same in every
+  round, so one Label Studio project can take every round's tasks. Items not answered yet come
+  back as ``None``; ``fx label ... --resume`` continues later.
 - ``prompt``: an interactive terminal prompt (Enter accepts the classifiers' suggestion).
 
 Before its first question the pipeline calls ``attach(context)`` with the items' ids, class
@@ -47,6 +50,9 @@ class AnnotationContext:
     #: ``record(item, label)``: journal one answer now (a person's answer survives a crash
     #: even before ``annotate`` returns); set by the pipeline
     record: Callable[[str, int], None] | None = None
+    #: ``retract(item)``: take back an answer given through ``record`` that the run has not
+    #: used yet (journaled as a retraction line); set by the pipeline
+    retract: Callable[[str], None] | None = None
     index: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +119,10 @@ class FileParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     folder: Path | None = Field(None, description="default: RUN_DIR/artefacts/annotation")
     formats: list[str] = Field(default_factory=lambda: ["csv", "json", "label-studio"])
+    answers: list[Path] = Field(
+        default_factory=list, description="answer files of any name besides answers.csv/.json "
+        "(fx label --answers FILE): .csv as CSV, anything else as JSON (e.g. Label Studio's "
+        "export)")
 
 
 EXPORT_FORMATS = ("csv", "json", "label-studio")
@@ -121,8 +131,10 @@ EXPORT_FORMATS = ("csv", "json", "label-studio")
 class FileAnnotator:
     """Export the queue, import answers; see the module docstring for the formats."""
 
-    def __init__(self, folder: Path | None = None, formats: list[str] | None = None) -> None:
+    def __init__(self, folder: Path | None = None, formats: list[str] | None = None,
+                 answers: Sequence[str | Path] = ()) -> None:
         self.formats = formats or list(EXPORT_FORMATS)
+        self.answers = [Path(a) for a in answers]
         bad = sorted(set(self.formats) - set(EXPORT_FORMATS))
         if bad:
             raise ConfigError(f"annotator.params.formats: unknown {bad} (use {EXPORT_FORMATS})")
@@ -144,7 +156,13 @@ class FileAnnotator:
     @property
     def answer_files(self) -> list[Path]:
         names = ("answers.csv", "answers.json")
-        return [self.folder / n for n in names if (self.folder / n).exists()]
+        found = [self.folder / n for n in names if (self.folder / n).exists()]
+        for path in self.answers:
+            if not path.is_file():
+                raise ConfigError(f"--answers {path}: no such file")
+            if not any(path.resolve() == f.resolve() for f in found):
+                found.append(path)
+        return found
 
     def read_answers(self) -> dict[str, int]:
         """All answers in the answer files; a bad row is an error naming file and line, and two
@@ -222,7 +240,7 @@ class FileAnnotator:
         ctx = self.context
         assert ctx is not None
         tasks = []
-        for n, (item, row) in enumerate(zip(item_ids, rows, strict=True), start=1):
+        for item, row in zip(item_ids, rows, strict=True):
             i = ctx.index[item]
             data: dict[str, Any] = {"item": item}
             if ctx.images is not None:
@@ -244,7 +262,8 @@ class FileAnnotator:
                             "value": {"choices": [ctx.classes[int(np.argmax(p))]]},
                         }],
                     })
-            tasks.append({"id": n, "data": data, "predictions": predictions})
+            # the id is the item's place in the run: the same task id in every round
+            tasks.append({"id": i + 1, "data": data, "predictions": predictions})
         folder = self.folder
         tasks_path = folder / "label-studio-tasks.json"
         write_atomic(tasks_path, json.dumps(tasks))

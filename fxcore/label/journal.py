@@ -4,6 +4,10 @@ A crash can at worst leave the *last* line incomplete: :meth:`AnswerJournal.read
 complete answer and reports the partial line; the next :meth:`AnswerJournal.append` first cuts
 that partial line off, so the file stays one valid answer per line. Any other malformed line is
 damage the journal cannot explain, and is an error naming the file and line.
+
+A person may take an answer back before the run uses it (the web page's undo): that appends a
+retraction line ``{"item", "retract": true}``, which drops the item's earlier answer; a later
+answer line supersedes both. Nothing is ever rewritten.
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ class AnswerJournal:
             if not line.strip():
                 continue
             item, label = self._parse(line, number)
-            out.answers[item] = label
+            if label is None:
+                out.answers.pop(item, None)
+            else:
+                out.answers[item] = label
             out.lines += 1
         if tail.strip():
             out.partial = (
@@ -54,12 +61,15 @@ class AnswerJournal:
             )
         return out
 
-    def _parse(self, line: bytes, number: int) -> tuple[str, int]:
+    def _parse(self, line: bytes, number: int) -> tuple[str, int | None]:
+        """``(item, label)`` of an answer line, ``(item, None)`` of a retraction."""
         where = f"{self.path}: line {number}"
         try:
             rec = json.loads(line)
+            if rec.get("retract") is True:
+                return str(rec["item"]), None
             item, label = str(rec["item"]), rec["label"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise RunError(f"{where} is not a journal entry {{\"item\", \"label\"}}: "
                            f"{line[:80]!r}") from None
         if not isinstance(label, int) or not 0 <= label < len(self.classes):
@@ -94,3 +104,15 @@ class AnswerJournal:
             fh.flush()
             os.fsync(fh.fileno())
         return n
+
+    def retract(self, item: str, source: str = "") -> None:
+        """Take back ``item``'s answer (an appended retraction line, fsynced): once this returns,
+        a resumed run asks for the item again unless a later line answers it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._drop_partial_tail()
+        rec = {"item": str(item), "retract": True, "source": source,
+               "time": round(time.time(), 3)}
+        with open(self.path, "ab") as fh:
+            fh.write((json.dumps(rec) + "\n").encode())
+            fh.flush()
+            os.fsync(fh.fileno())

@@ -83,6 +83,7 @@ class OpalRun:
             item_ids=items.ids, classes=items.classes, folder=store.artefacts,
             truth=items.truth, images=items.images, rows=items.rows,
             classifier_names=[m.name for m in self.models], record=self._record,
+            retract=self._retract,
         )
         self.probs: np.ndarray | None = None
         self.policy: Any = None
@@ -110,8 +111,14 @@ class OpalRun:
 
     def _record(self, item: str, label: int) -> None:
         """Journal one answer at once (used by annotators that ask a person item by item)."""
-        self.journal.append([(item, label)], source="prompt")
+        self.journal.append([(item, label)], source=getattr(self.annotator, "journal_source",
+                                                            "prompt"))
         self.answers[item] = label
+
+    def _retract(self, item: str) -> None:
+        """Take back an answer of the batch being asked (before the run has used it)."""
+        self.journal.retract(item, source=getattr(self.annotator, "journal_source", "prompt"))
+        self.answers.pop(item, None)
 
     def _ask(self, index: np.ndarray, source: str) -> list[int]:
         """Answers for the items ``index``; returns the indices still pending."""
