@@ -48,6 +48,9 @@ def fxcore_register_annotators(register):  # type: ignore[no-untyped-def]
     register("simulate", SimulatedAnnotator, SimulateParams)
     register("file", FileAnnotator, FileParams)
     register("prompt", PromptAnnotator, PromptParams)
+    from fxcore.label.web import WebAnnotator, WebParams  # FastAPI is imported when it serves
+
+    register("web", WebAnnotator, WebParams)
 
 
 @hookimpl

@@ -21,8 +21,12 @@ def format_summary(s: dict[str, Any]) -> list[str]:
                  f"({s['answered']} answered so far)"]
         for path in s.get("exported", []):
             lines.append(f"  exported: {path}")
-        lines.append(f"  answer in answers.csv / answers.json beside them, then rerun with "
-                     f"--out {s['run_dir']} --resume")
+        if s.get("exported"):
+            lines.append(f"  answer in answers.csv / answers.json beside them (or pass Label "
+                         f"Studio's export as --answers FILE), then rerun with --out "
+                         f"{s['run_dir']} --resume")
+        else:
+            lines.append(f"  every answer is saved; continue with --out {s['run_dir']} --resume")
         return lines
 
     def pct(v: float | None) -> str:
@@ -64,7 +68,15 @@ def _certificate_line(s: dict[str, Any]) -> str:
 @click.option("--target-accuracy", type=float, help="table: α in (0, 1]")
 @click.option("--classifiers", help="table: tabular classifiers, from rf,lr,gb (default all)")
 @click.option("--labeller", default="opal-milp", show_default=True, help="table: labeller")
-@click.option("--annotator", default="simulate", show_default=True, help="table: annotator")
+@click.option("--annotator", default=None,
+              help="who answers: simulate (table default), file, prompt, web; with a CONFIG it "
+                   "replaces the config's annotator for this session only (not part of the run's "
+                   "identity: a run started with one annotator may be resumed with another)")
+@click.option("--answers", multiple=True, type=click.Path(path_type=Path),
+              help="file annotator: an answer file of any name (Label Studio's JSON export, a "
+                   "CSV item,label ...); repeatable")
+@click.option("--port", type=click.IntRange(0, 65535),
+              help="web annotator: the page's port on 127.0.0.1 (0: any free port; default 8765)")
 @click.option("--fraction", type=float, help="table: h, the fraction labelled first")
 @click.option("--split-method", type=click.Choice(["kmeans-pca", "dbscan"]), help="table")
 @click.option("--beta", type=int, help="table: active learning, β manual labels per round")
@@ -84,6 +96,7 @@ def label_cmd(config: Path | None, table: Path | None, **opts: Any) -> None:
     fx label --table CSV --label-column COL --target-accuracy A [--json [OUT]]
     """
     common = JobOptions.pop(opts)
+    session = (opts.pop("annotator"), opts.pop("answers"), opts.pop("port"))
     if (config is None) == (table is None):
         raise click.UsageError("give a CONFIG file or --table CSV (not both)")
     if config is not None:
@@ -94,12 +107,41 @@ def label_cmd(config: Path | None, table: Path | None, **opts: Any) -> None:
         from fxcore.config import load_config
         from fxcore.schemas.label import LabelConfig
 
-        run_command("label", lambda: load_config(config, LabelConfig), config, common)
+        run_command("label", lambda: load_config(config, LabelConfig), config, common,
+                    components=lambda cfg: _session_annotator(cfg, *session))
         return
     assert table is not None
     from fxcore.label.job import LABEL_TABLE
 
-    run_command("label", lambda: _table_config(table, opts), table, common, job=LABEL_TABLE)
+    opts["annotator"] = session[0] or "simulate"
+    run_command("label", lambda: _table_config(table, opts), table, common, job=LABEL_TABLE,
+                components=lambda cfg: _session_annotator(cfg, None, *session[1:]))
+
+
+def _session_annotator(config: Any, name: str | None, answers: tuple[Path, ...],
+                       port: int | None) -> dict[str, Any]:
+    """The annotator chosen by ``--annotator/--answers/--port`` for this session, passed as a
+    ready component: the config (and so the run's identity) stays as it is."""
+    if name is None and not answers and port is None:
+        return {}
+    from fxcore.plugins import default_registry
+    from fxcore.schemas import ComponentSpec
+
+    spec = config.annotator
+    name = name or spec.name
+    params = dict(spec.params) if name == spec.name else {}
+    if answers:
+        if name != "file":
+            raise click.UsageError(f"--answers applies to the file annotator, not {name!r} "
+                                   "(add --annotator file)")
+        params["answers"] = [*params.get("answers", []), *map(str, answers)]
+    if port is not None:
+        if name != "web":
+            raise click.UsageError(f"--port applies to the web annotator, not {name!r} "
+                                   "(add --annotator web)")
+        params["port"] = port
+    spec = ComponentSpec(name=name, params=params)
+    return {"annotator": default_registry().create("annotator", spec, where="annotator")}
 
 
 def _table_config(table: Path | None, opts: dict[str, Any]) -> Any:
