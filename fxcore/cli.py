@@ -18,11 +18,34 @@ from fxcore.errors import FxError
 
 #: jobs with a demo (``fxcore.<job>.demo.run_demo``), in the order ``fx demo`` runs them
 JOBS: tuple[str, ...] = ("explore", "mds", "label")
-#: packages whose ``cli`` module contributes commands (``COMMANDS``) to ``fx``
-COMMAND_PACKAGES: tuple[str, ...] = ("explore", "bench", "mds", "label")
+#: the commands of ``fx`` besides ``demo``: name -> ``module:attribute``, imported only when the
+#: command runs (or ``--help`` lists them), so ``fx plugins`` loads no job's modules
+COMMANDS: dict[str, str] = {
+    "plugins": "fxcore.plugin_cli:plugins_cmd",
+    "explore": "fxcore.explore.cli:explore_cmd",
+    "bench": "fxcore.bench.cli:bench_cmd",
+    "mds": "fxcore.mds.cli:mds_cmd",
+    "label": "fxcore.label.cli:label_cmd",
+    "report": "fxcore.commands:report_cmd",
+    "runs": "fxcore.commands:runs_cmd",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands in :data:`COMMANDS` are imported on first use (click's documented
+    lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context | None) -> list[str]:  # type: ignore[override]
+        return sorted({*super().list_commands(ctx), *COMMANDS})  # type: ignore[arg-type]
+
+    def get_command(self, ctx: click.Context | None, name: str) -> click.Command | None:  # type: ignore[override]
+        if name in COMMANDS and name not in self.commands:
+            module, _, attribute = COMMANDS[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)  # type: ignore[arg-type]
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fx")
 def cli() -> None:
     """fxcore: generative validation of image classifiers.
@@ -69,21 +92,6 @@ def demo_cmd(out: Path, only: tuple[str, ...]) -> None:
     click.echo(f"demo results are in {out.resolve()}")
 
 
-def _add_job_commands() -> None:
-    from fxcore.commands import COMMANDS as kernel_commands
-    from fxcore.plugin_cli import COMMANDS as plugin_commands
-
-    for command in [*plugin_commands, *kernel_commands]:
-        cli.add_command(command)
-    for job in COMMAND_PACKAGES:
-        module = _job_module(job, "cli")
-        for command in getattr(module, "COMMANDS", []) if module else []:
-            cli.add_command(command)
-
-
-_add_job_commands()
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
     """Warnings as one line (``fx: warning: ...``) instead of Python's two-line format."""
     print(f"fx: warning: {message}", file=file or sys.stderr)
@@ -92,7 +100,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):  #
 def _interrupted(argv: list[str] | None) -> str:
     """The Ctrl-C line, with the ``--resume`` hint when the command has that option."""
     args = sys.argv[1:] if argv is None else argv
-    command = next((cli.commands[a] for a in args if a in cli.commands), None)
+    command = next((cli.get_command(None, a) for a in args if a in COMMANDS), None)
     if command is not None and any(p.name == "resume" for p in command.params):
         return "fx: interrupted; resume with --resume"
     return "fx: interrupted"

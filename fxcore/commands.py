@@ -177,6 +177,3 @@ def runs_cmd(folder: Path, json_out: str | None) -> None:
         date = (r["date"] or "-")[:16]
         lines.append(f"{r['job']:8s} {r['status']:9s} {date:16s} {r['path']:30s} {r['key']}")
     emit({"folder": str(folder), "runs": rows}, json_out, lines)
-
-
-COMMANDS = [report_cmd, runs_cmd]

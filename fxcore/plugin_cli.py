@@ -43,6 +43,3 @@ def plugins_cmd(as_json: bool, check: bool) -> None:
         detail = r["error"] or comps or "-"
         table.add_row(r["name"], r["distribution"], r["version"], r["status"], detail)
     Console(width=max(100, Console().width)).print(table)
-
-
-COMMANDS = [plugins_cmd]

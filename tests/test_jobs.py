@@ -159,10 +159,10 @@ def test_fx_report_of_a_job_without_one_is_one_line(tmp_path, capsys) -> None:
 
 def test_every_job_command_has_the_same_options() -> None:
     for name in JOB_COMMANDS:
-        params = {p.name: p for p in cli.commands[name].params}
+        params = {p.name: p for p in cli.get_command(None, name).params}
         assert set(COMMON) <= set(params), name
         assert params["json_out"].metavar == "[OUT]"  # type: ignore[attr-defined]
-    bench = {p.name for p in cli.commands["bench"].params}
+    bench = {p.name for p in cli.get_command(None, "bench").params}
     assert {"json_out", "quiet", "threads", "seed", "repeats"} <= bench
 
 

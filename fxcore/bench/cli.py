@@ -173,6 +173,3 @@ def bench_cmd(table_spec: str | None, selectors: tuple[str, ...], repeats: int, 
         page = save_run(report_dir, result, options, started).html
         lines.append(f"report: {page}")
     emit(result, json_out, lines)
-
-
-COMMANDS = [bench_cmd]

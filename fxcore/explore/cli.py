@@ -20,6 +20,3 @@ def explore_cmd(config: Path, **kwargs: Any) -> None:
 
     run_command("explore", lambda: load_config(config, ExploreConfig), config,
                 JobOptions.pop(kwargs))
-
-
-COMMANDS = [explore_cmd]

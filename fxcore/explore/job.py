@@ -156,11 +156,12 @@ def subdomain_space(config: ExploreConfig) -> SubdomainSpace:
 def check_attribute_values(config: ExploreConfig, generator: Any, name: str) -> None:
     """Ask a generator that can tell (optional ``check_attributes``, see
     :class:`fxcore.contracts.Generator`) whether it renders every attribute value of the domain."""
-    check = getattr(generator, "check_attributes", None)
-    if check is None:
+    from fxcore.contracts import AttributeChecker
+
+    if not isinstance(generator, AttributeChecker):
         return
     try:
-        check({a.name: list(a.values) for a in config.domain.attributes})
+        generator.check_attributes({a.name: list(a.values) for a in config.domain.attributes})
     except ValueError as exc:
         raise ConfigError(f"domain.attributes: {name} cannot render every value: {exc}") from None
 

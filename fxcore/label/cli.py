@@ -183,6 +183,3 @@ def _table_config(table: Path | None, opts: dict[str, Any]) -> Any:
     except ConfigError as exc:
         msg = str(exc).replace("target_accuracy", "--target-accuracy")
         raise ConfigError(msg) from None
-
-
-COMMANDS = [label_cmd]

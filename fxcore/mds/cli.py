@@ -27,6 +27,3 @@ def mds_cmd(config: Path, ensemble: bool, **kwargs: Any) -> None:
         job = MDS_ENSEMBLE
     run_command("mds", lambda: load_config(config, MdsConfig), config, JobOptions.pop(kwargs),
                 job=job)
-
-
-COMMANDS = [mds_cmd]

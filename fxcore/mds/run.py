@@ -148,7 +148,7 @@ def run_mds(
 def start_payloads(prep: Prepared, starts: list[int], k: int, result: Any) -> list[dict]:
     """One JSON record per start: latents, condition and the recorded trajectory."""
     setup, tr = prep.setup, result.trace
-    conds = getattr(setup.generator, "conditions", None)
+    conds = setup.generator.conditions
     dist = [set_distances(prep.classes, idx) for idx in tr.top_classes]
     out = []
     for j, i in enumerate(starts):
