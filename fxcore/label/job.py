@@ -133,7 +133,8 @@ def _check_annotator(annotator: Any, items: Any, config: LabelConfig) -> None:
                       if (v := getattr(data, k)) is not None)
         raise ConfigError(
             f"annotator: 'simulate' answers with the ground truth, and {source} has no labels; "
-            'a person must answer: annotator = "file" (answers.csv, then --resume) or "prompt"')
+            'a person must answer: annotator = "web" (a page in the browser), "file" '
+            '(answers.csv, then --resume) or "prompt"')
 
 
 def _fresh(build: Builder, spec: Any, where: str) -> Callable[[], Any]:
