@@ -109,10 +109,14 @@ def _pytest(session: nox.Session, key: str, *targets: str) -> None:
     log = SKIPLOGS / f"{key}.txt"
     log.unlink(missing_ok=True)
     xdist = ["-n", str(workers)] if workers > 1 else ["-p", "no:xdist"]
-    session.run(*PYTEST, *xdist, f"--skiplog={log}", *targets, *session.posargs,
-                env=_env(workers))
-    if key != "all" and not session.posargs:  # posargs may select a part: no complete log
-        _SKIPPED[targets[0]] = log.read_text().split("\n")[:-1] if log.exists() else []
+    try:
+        session.run(*PYTEST, *xdist, f"--skiplog={log}", *targets, *session.posargs,
+                    env=_env(workers))
+    finally:
+        # The log exists when pytest went through, failures or not (a failed test fails this
+        # session; running it again in ``all`` would not tell more). posargs may select a part.
+        if key != "all" and not session.posargs and log.exists():
+            _SKIPPED[targets[0]] = log.read_text().split("\n")[:-1]
 
 
 @nox.session(python=False)

@@ -5,7 +5,9 @@ the kernel beside it. A test that needs more than that skips there (``pytest.imp
 ``skipif``); the ``all`` session, where everything is installed, runs exactly those node ids
 instead of running every test a second time. Ids are written with absolute paths (the plugin
 sessions and ``all`` have different root directories), one per line; a module skipped at import
-is written as its path. Works under pytest-xdist (only the controller writes).
+is written as its path. The file is written only when the run went through (some tests may have
+failed), not after an interruption or an internal error. Works under pytest-xdist (only the
+controller writes).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class _SkipLog:
         if report.skipped and report.nodeid:
             self._add(report.nodeid)
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
+                              pytest.ExitCode.NO_TESTS_COLLECTED):
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text("".join(f"{i}\n" for i in self.ids))
