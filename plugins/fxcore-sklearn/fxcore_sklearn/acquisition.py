@@ -16,6 +16,7 @@ target f* (the incumbent):
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtr
 from scipy.stats import norm
 
 
@@ -51,5 +52,5 @@ def probability_below(mean: np.ndarray, std: np.ndarray, level: float,
     gap = level - mean
     out = (gap > 0).astype(np.float64)
     pos = scale > 0
-    out[pos] = norm.cdf(gap[pos] / scale[pos])
+    out[pos] = ndtr(gap[pos] / scale[pos])  # = norm.cdf, without its argument checks
     return out

@@ -31,10 +31,12 @@ from fxcore.errors import ConfigError
 from fxcore.plugins import format_validation_error
 from fxcore_sklearn import acquisition as acq
 from fxcore_sklearn.features import one_hot_features
+from fxcore_sklearn.incremental import MAX_ATTRIBUTES, IncrementalAdditiveGP
 from fxcore_sklearn.models import Surrogate, make_surrogate
 
 Model = Literal["rf", "lasso", "linear", "svr", "bayesian-ridge", "additive-gp"]
 Acquisition = Literal["pf", "ei", "lcb", "thompson", "greedy"]
+Solver = Literal["incremental", "refit"]
 _CONTROLLER: ThreadpoolController | None = None
 
 
@@ -75,6 +77,18 @@ class AcquisitionParams(BaseModel):
         None, ge=0, le=1, description="refit only after the data grew by this fraction "
         "(0: refit at every proposal); default 0 for bayesian-ridge and ensemble=0, else 0.05; "
         "between refits the acquisition of the last fit is reused")
+    solver: Solver | None = Field(
+        None, description="additive-gp: incremental (default; exact proposals, scales to "
+        "large domains) or refit (the kernel refactored at every proposal)")
+    hyper_max: int = Field(
+        1024, ge=10, description="additive-gp incremental: the hyperparameters are fitted on "
+        "at most this many observations (evenly spaced)")
+    pool: int = Field(
+        2048, ge=0, description="additive-gp incremental: every candidate is kept exact while "
+        "at most this many are left")
+    pool_max: int = Field(
+        4096, ge=1, description="additive-gp incremental: the most candidates kept exact "
+        "between proposals (the others are bounded)")
 
 
 class SurrogateParams(AcquisitionParams):
@@ -100,12 +114,15 @@ class SurrogateSelector:
                  n_init: int = 10,
                  interactions: bool | None = None, ensemble: int | None = None,
                  alpha: float = 0.001, beta: float = 2.0, xi: float = 0.0,
-                 failure_quantile: float = 0.1, refit_growth: float | None = None) -> None:
+                 failure_quantile: float = 0.1, refit_growth: float | None = None,
+                 solver: Solver | None = None, hyper_max: int = 1024, pool: int = 2048,
+                 pool_max: int = 4096) -> None:
         try:
             p = SurrogateParams(model=model, acquisition=acquisition, n_init=n_init,
                                 interactions=interactions, ensemble=ensemble, alpha=alpha,
                                 beta=beta, xi=xi, failure_quantile=failure_quantile,
-                                refit_growth=refit_growth)
+                                refit_growth=refit_growth, solver=solver, hyper_max=hyper_max,
+                                pool=pool, pool_max=pool_max)
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, "params")) from None
         self.params = p
@@ -116,6 +133,7 @@ class SurrogateSelector:
             0.0 if p.model in NATIVE_POSTERIOR or self.ensemble == 0 else 0.05)
         self._scores: np.ndarray | None = None
         self.surrogate: Surrogate | None = None
+        self.engine: IncrementalAdditiveGP | None = None
         self._fitted_on = -1
         self._observed = Observations()
 
@@ -126,6 +144,15 @@ class SurrogateSelector:
                                   drop_first=self.params.model != "additive-gp")
         self.rng = np.random.default_rng(seed)
         self.surrogate = None
+        p = self.params
+        # the incremental GP: exact proposals at O(n²) per step (fxcore_sklearn.incremental);
+        # Thompson sampling needs joint draws over the candidates, so it refits
+        self.engine = None
+        if p.model == "additive-gp" and p.solver != "refit" and p.acquisition != "thompson" \
+                and len(space.attributes) <= MAX_ATTRIBUTES:
+            self.engine = IncrementalAdditiveGP(
+                space.codes, [len(a.values) for a in space.attributes], hyper_max=p.hyper_max,
+                pool=p.pool, pool_max=p.pool_max)
         self._fitted_on = -1
         self._observed = Observations()
         self._scores = None
@@ -152,8 +179,7 @@ class SurrogateSelector:
                     raise RuntimeError("predict needs at least 2 observations")
                 self._fit(self._observed.rows, self._observed.accuracy,
                           _weights(self._observed))
-            assert self.surrogate is not None
-            return self.surrogate.predict(self.x[np.asarray(rows, dtype=np.int64)])
+            return self._predict_rows(np.asarray(rows, dtype=np.int64))
 
     # ----------------------------------------------------------------- internals
     def _stale(self, n: int) -> bool:
@@ -161,8 +187,19 @@ class SurrogateSelector:
         return self.surrogate is None or last < 0 or n >= last * (1 + self.refit_growth) \
             and n != last
 
+    def _predict_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.engine is not None:
+            return self.engine.predict_rows(rows)
+        assert self.surrogate is not None
+        return self.surrogate.predict(self.x[rows])
+
     def _fit(self, rows: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> None:
         p = self.params
+        if self.engine is not None:
+            self.surrogate = self.engine
+            self.engine.condition(rows, y, weight)
+            self._fitted_on = len(rows)
+            return
         if self.surrogate is None:  # kept across fits: the GP warm-starts its hyperparameters
             self.surrogate = make_surrogate(p.model, self.ensemble, p.alpha)
         y = np.asarray(y, dtype=np.float64)
@@ -175,8 +212,10 @@ class SurrogateSelector:
     def _score(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Acquisition of ``rows`` given the targets ``y`` observed (or believed) so far."""
         assert self.surrogate is not None
-        mean, std = self.surrogate.predict(self.x[rows])
         p = self.params
+        if self.engine is not None:
+            return self._score_bounded(rows, y)
+        mean, std = self.surrogate.predict(self.x[rows])
         best = float(np.min(y))
         if p.acquisition == "pf":
             level = float(np.quantile(np.concatenate([y, mean]), p.failure_quantile))
@@ -187,9 +226,34 @@ class SurrogateSelector:
             return acq.lower_confidence_bound(mean, std, p.beta)
         return acq.greedy(mean)
 
+    def _score_bounded(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``_score`` through the incremental GP: exact where a candidate can be the best."""
+        assert self.engine is not None
+        p, noise_var = self.params, self.engine.noise_var
+        best = float(np.min(y))
+        level = [0.0]
+
+        def level_of(mean: np.ndarray) -> float:
+            level[0] = float(np.quantile(np.concatenate([y, mean]), p.failure_quantile))
+            return level[0]
+
+        def score(mean: np.ndarray, std: np.ndarray, _rows: np.ndarray) -> np.ndarray:
+            if p.acquisition == "pf":
+                return acq.probability_below(mean, std, level[0], noise_var)
+            if p.acquisition == "ei":
+                return acq.expected_improvement(mean, std, best, p.xi)
+            if p.acquisition == "lcb":
+                return acq.lower_confidence_bound(mean, std, p.beta)
+            return acq.greedy(mean)
+
+        return self.engine.scores(rows, y, score, level_of)
+
     def _best(self, score: np.ndarray) -> int:
         """Index of the highest score; ties broken at random (seeded)."""
-        return int(np.lexsort((self.rng.random(len(score)), -score))[0])
+        tie = self.rng.random(len(score))
+        top = np.flatnonzero(score == score.max())
+        # = np.lexsort((tie, -score))[0]: the highest score, the lowest tie value among equals
+        return int(top[np.argmin(tie[top])]) if len(top) else 0
 
     def _believer(self, observed: Observations, candidates: np.ndarray, k: int,
                   refit: bool) -> np.ndarray:
@@ -212,7 +276,7 @@ class SurrogateSelector:
             score = np.delete(score, i)
             if refit:  # kriging believer: pretend μ(x) was observed and refit
                 assert self.surrogate is not None
-                mu = float(self.surrogate.predict(self.x[[chosen[-1]]])[0][0])
+                mu = float(self._predict_rows(np.array([chosen[-1]]))[0][0])
                 rows, y = np.append(rows, chosen[-1]), np.append(y, mu)
                 if weight is not None:  # a believed value counts as a full-fidelity one
                     weight = np.append(weight, 1.0)
