@@ -210,6 +210,10 @@ class Job(Generic[C, P]):
         person still has to answer; the run is then not finished)."""
         raise NotImplementedError
 
+    def close(self, parts: P) -> None:
+        """Release what :meth:`build` started (workers, servers); called however the run
+        ends."""
+
     def lines(self, summary: dict[str, Any]) -> list[str]:
         """The summary as the CLI prints it."""
         return [json.dumps(summary)]
@@ -302,8 +306,8 @@ def run_job(
     for config fields (``{"classifier": model}``); ``threads``: see :mod:`fxcore.threads`.
     """
     from fxcore.plugins import default_registry
-    from fxcore.store import RunStore
     from fxcore.threads import apply_threads
+
     if isinstance(job, str):
         job = get_job(job)
     if not isinstance(config, job.config_model):
@@ -319,6 +323,17 @@ def run_job(
     apply_threads(threads)
     builder = Builder(registry or default_registry(), components)
     parts = job.build(config, builder)
+    try:
+        return _run_built(job, config, parts, out, resume, builder, progress, log)
+    finally:
+        job.close(parts)  # e.g. a Ray executor's actors, also when the store refuses to open
+
+
+def _run_built(job: Job[Any, Any], config: JobConfig, parts: Any, out: Path, resume: bool,
+               builder: Builder, progress: bool, log: Callable[[str], None] | None
+               ) -> RunResult:
+    from fxcore.store import RunStore
+
     store = RunStore.open(out, job.store_name or job.name, config, resume=resume,
                           inputs=job.inputs(config, parts))
     with store:

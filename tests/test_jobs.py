@@ -196,3 +196,23 @@ def test_json_out_file_and_stdout(registry, small_npz, tmp_path, monkeypatch, ca
     capsys.readouterr()
     assert main(["explore", "e.json", "--resume", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["resumed"] is True
+
+
+def test_what_build_started_is_closed_however_the_run_ends(registry, small_npz,
+                                                           tmp_path) -> None:
+    from fxcore.explore.job import ExploreJob
+
+    closed: list[str] = []
+
+    class Watched(ExploreJob):
+        def inputs(self, config, parts):  # a file that vanished: the store refuses to open
+            return {"data": tmp_path / "gone.npz"}
+
+        def close(self, parts) -> None:
+            closed.append("closed")
+            super().close(parts)
+
+    config = configs(registry, small_npz)["explore"]
+    with pytest.raises(ConfigError):
+        run_job(Watched(), config, tmp_path / "run", registry=registry, progress=False)
+    assert closed == ["closed"]

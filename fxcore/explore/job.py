@@ -98,15 +98,16 @@ class ExploreJob(Job[ExploreConfig, Components]):
             ctx: RunContext) -> dict[str, Any]:
         from fxcore.explore.loop import run_explore
 
-        try:
-            result = run_explore(
-                config, parts.generator, parts.classifier, parts.filter, parts.selector, store,
-                grouping=parts.grouping, show_progress=ctx.progress, names=parts.names,
-                space=parts.space, executor=parts.executor,
-            )
-        finally:
-            parts.executor.close()
+        result = run_explore(
+            config, parts.generator, parts.classifier, parts.filter, parts.selector, store,
+            grouping=parts.grouping, show_progress=ctx.progress, names=parts.names,
+            space=parts.space, executor=parts.executor,
+        )
         return result.summary()
+
+    def close(self, parts: Components) -> None:
+        if parts.executor is not None:
+            parts.executor.close()
 
     def lines(self, summary: dict[str, Any]) -> list[str]:
         s = summary
