@@ -72,9 +72,11 @@ NEEDS_TORCHVISION = {"timm", "openclip"}
 TEST_TOOLS = ["pytest>=7", "hypothesis>=6", "pytest-timeout>=2", "pytest-xdist>=3", "pip",
               "setuptools>=68"]
 PYTEST = ["pytest", "-q", "-p", "no:cacheprovider", "--timeout=900", "-p", "pytest_skiplog"]
-# pytest-xdist workers per test run, where it pays on 2 cores (benchmarks/test_matrix.md);
-# 0 = in process. FXCORE_TEST_WORKERS overrides (e.g. 0 to debug, 4 on a bigger machine).
-WORKERS = {"kernel": 2, "all": 2, "biggan": 2, "botorch": 2, "highs": 2, "mnist": 2}
+# pytest-xdist workers per test run, where it pays on 2 cores (benchmarks/test_matrix.md): the
+# kernel's many subprocess- and sleep-bound tests overlap their waits; biggan and mnist build
+# module fixtures that each worker would build again (twice the CPU, no gain). 0 = in process.
+# FXCORE_TEST_WORKERS overrides (e.g. 0 to debug, 4 on a bigger machine).
+WORKERS = {"kernel": 2, "all": 2, "botorch": 2}
 SKIPLOGS = ROOT / ".nox" / "skiplog"
 # node ids skipped per test directory by the kernel/plugin sessions of this nox run
 _SKIPPED: dict[str, list[str]] = {}
@@ -108,7 +110,9 @@ def _pytest(session: nox.Session, key: str, *targets: str) -> None:
     workers = int(os.environ.get("FXCORE_TEST_WORKERS", WORKERS.get(key, 0)))
     log = SKIPLOGS / f"{key}.txt"
     log.unlink(missing_ok=True)
-    xdist = ["-n", str(workers)] if workers > 1 else ["-p", "no:xdist"]
+    xdist = ["-p", "no:xdist"]
+    if workers > 1:  # in ``all`` whole modules per worker: their fixtures train mnist models
+        xdist = ["-n", str(workers), "--dist", "loadfile" if key == "all" else "load"]
     try:
         session.run(*PYTEST, *xdist, f"--skiplog={log}", *targets, *session.posargs,
                     env=_env(workers))
