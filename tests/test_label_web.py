@@ -11,8 +11,6 @@ from __future__ import annotations
 import collections
 import io
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import test_artefacts
 from label_helpers import DIGITS, config, digits_npz, one_torch_thread  # noqa: F401
 
 from fxcore.config import validate_config
@@ -69,11 +68,7 @@ def free_port() -> int:
 
 
 def artefacts() -> Path:
-    root = os.environ.get("FXCORE_TEST_ARTEFACTS")
-    base = Path(root) if root else Path(os.environ.get("TMPDIR", "/tmp")) / "fxcore-artefacts"
-    folder = base / "label-web"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return test_artefacts("label-web")
 
 
 # ----------------------------------------------------------------------------- API
@@ -275,23 +270,6 @@ def test_label_studio_any_file_name_and_stable_task_ids(tmp_path, reg) -> None:
 
 
 # ----------------------------------------------------------------------------- browser
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium (or FXCORE_CHROMIUM) driven by Playwright for Python."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("browser tests: Playwright for Python is not installed (pip install "
-                    "playwright)")
-    exe = (os.environ.get("FXCORE_CHROMIUM") or shutil.which("chromium")
-           or shutil.which("chromium-browser"))
-    if not exe:
-        pytest.skip("browser tests: no chromium (apt-get install chromium, or set "
-                    "FXCORE_CHROMIUM to a Chromium/Chrome executable)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def _next_shown(page, previous: str, timeout: float = 30_000) -> None:

@@ -243,3 +243,32 @@ def test_templates_ship_as_package_data() -> None:
     assert sorted(p.name for p in (root / "fxcore" / "reports" / "templates").glob("*.j2")) == [
         "base.html.j2", "bench.html.j2", "explore.html.j2", "label.html.j2", "mds.html.j2",
         "provenance.html.j2"]
+
+
+def test_every_report_renders_in_a_real_browser(report_pages, browser) -> None:
+    """Each job's page in chromium: the reproducibility block shows, every image loads, nothing
+    is fetched from the network, no script error; a screenshot of each is kept."""
+    from conftest import test_artefacts
+
+    shots = test_artefacts("reports")
+    assert len(report_pages) == len(JOBS)
+    for path in report_pages:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        requests: list[str] = []
+        page.on("pageerror", lambda exc, seen=errors: seen.append(str(exc)))
+        page.on("request", lambda req, seen=requests: seen.append(req.url))
+        page.goto(path.resolve().as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator("#reproducibility").is_visible(), path
+        broken = page.evaluate("[...document.images].filter(i => !i.complete || "
+                               "i.naturalWidth === 0).map(i => i.src.slice(0, 60))")
+        assert broken == [], (path, broken)
+        job = path.parent.parent.name
+        if job != "label":  # the label page is tables only
+            assert page.evaluate("document.images.length") > 0, path
+        assert not [u for u in requests if u.startswith(("http:", "https:"))], requests
+        assert errors == [], errors
+        page.screenshot(path=str(shots / f"{job}.png"), full_page=True)
+        page.close()
+    print(f"screenshots: {shots}")
