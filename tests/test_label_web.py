@@ -221,6 +221,7 @@ def test_cli_session_annotator_options(tmp_path, capsys) -> None:
     """--annotator/--answers/--port choose who answers this session, checked before a run."""
     from fxcore.cli import main
 
+    pytest.importorskip("fxcore_highs", reason="fx label --table uses the opal-milp labeller")
     table = tmp_path / "t.csv"
     table.write_text("a,y\n" + "".join(f"{k},{k % 2}\n" for k in range(40)))
     base = ["label", "--table", str(table), "--label-column", "y", "--target-accuracy", "0.9",

@@ -164,7 +164,8 @@ def test_fx_plugins_lists_manifests_and_check_imports(
     assert rows["odd"]["status"] == "failed"
     assert "does not register selector.a which its manifest declares" in rows["odd"]["error"]
     table = CliRunner().invoke(plugins_cmd, ["--check"])
-    assert table.exit_code == 0 and "does not register" in table.output
+    # the table wraps long errors at the terminal's width: look for the status, not the words
+    assert table.exit_code == 0 and "failed" in table.output and "odd" in table.output
 
 
 def test_modules_without_manifest_still_load_as_before() -> None:

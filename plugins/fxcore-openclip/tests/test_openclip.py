@@ -89,6 +89,7 @@ def reference(tiny_clip: tuple[Path, Path], images: torch.Tensor) -> Any:
 
 def test_discovered_through_the_entry_point(registry: Registry) -> None:
     assert "openclip/openclip" in registry.names("filter")
+    registry.get("filter", "openclip/openclip")  # known from the manifest, imported on first use
     record = next(r for r in registry.records if r.name == "openclip")
     assert record.status == "loaded" and record.distribution == "fxcore-openclip"
 

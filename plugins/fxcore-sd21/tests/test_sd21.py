@@ -33,6 +33,7 @@ def gen(registry: Registry, tiny_sd: Path) -> Generator:
 
 def test_discovered_through_the_entry_point(registry: Registry) -> None:
     assert "sd21/sd21" in registry.names("generator")
+    registry.get("generator", "sd21/sd21")  # known from the manifest, imported on first use
     record = next(r for r in registry.records if r.name == "sd21")
     assert record.status == "loaded" and record.distribution == "fxcore-sd21"
 

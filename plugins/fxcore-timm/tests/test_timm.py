@@ -50,6 +50,7 @@ def reference(images: torch.Tensor) -> torch.Tensor:
 
 def test_discovered_through_the_entry_point(registry: Registry) -> None:
     assert "timm/timm" in registry.names("classifier")
+    registry.get("classifier", "timm/timm")  # known from the manifest, imported on first use
     record = next(r for r in registry.records if r.name == "timm")
     assert record.status == "loaded" and record.distribution == "fxcore-timm"
 
