@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 FX = "import sys; from fxcore.cli import main; sys.exit(main(sys.argv[1:]))"
-BENCH = ["bench", "--table", "lecoz2024-dog", "--selector", "random", "--seeds", "1"]
+BENCH = ["bench", "--table", "lecoz2024-dog", "--selector", "random", "--repeats", "1"]
 
 
 def measure(argv: list[str], env: dict[str, str], runs: int) -> dict[str, object]:
