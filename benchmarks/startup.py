@@ -37,6 +37,7 @@ from pathlib import Path
 
 FX = "import sys; from fxcore.cli import main; sys.exit(main(sys.argv[1:]))"
 BENCH = ["bench", "--table", "lecoz2024-dog", "--selector", "random", "--repeats", "1"]
+BENCH_OLD = [*BENCH[:-2], "--seeds", "1"]  # the option's name before --repeats
 
 
 def measure(argv: list[str], env: dict[str, str], runs: int) -> dict[str, object]:
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                                cwd=tempfile.gettempdir()).stdout.strip()
         assert where.startswith(str(args.old_tree)), where
         for name, cmd in [("old code: fx plugins", [py, "-c", FX, "plugins"]),
-                          ("old code: fx " + " ".join(BENCH), [py, "-c", FX, *BENCH])]:
+                          ("old code: fx " + " ".join(BENCH_OLD), [py, "-c", FX, *BENCH_OLD])]:
             results[name] = measure(cmd, old_env, args.runs)
             show(name, results[name])
     imported = {
