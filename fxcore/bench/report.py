@@ -47,14 +47,15 @@ def check_report_dir(folder: Path) -> None:
 
 
 def _best(result: dict[str, Any]) -> str | None:
-    """The selector with the fewest median evaluations to full coverage (censored last)."""
+    """The selector with the fewest median evaluations to full coverage (censored last); the
+    oracle is the bound, not a contender, and one selector alone is best of nothing."""
     def key(item: tuple[str, dict[str, Any]]) -> tuple[float, float]:
         med = item[1]["evals_to_full_coverage_median"]
         return (float("inf") if med is None else float(med),
                 -float(item[1]["coverage_at_worst_k_median"]))
 
     ranked = sorted(((k, v) for k, v in result["selectors"].items() if k != "oracle"), key=key)
-    return ranked[0][0] if ranked else None
+    return ranked[0][0] if len(ranked) > 1 else None
 
 
 def save_run(folder: Path, result: dict[str, Any], options: dict[str, Any],
