@@ -1,4 +1,4 @@
-"""Reading the files a user names: text, TOML / YAML / JSON mappings, ``.npz`` arrays.
+"""Reading the files a user names: text, CSV rows, TOML / YAML / JSON mappings, ``.npz`` arrays.
 
 Each problem is one :class:`~fxcore.errors.ConfigError` line naming the file. This module needs
 no plugin machinery, so components (the built-in annotators) may read files without importing
@@ -26,6 +26,19 @@ def read_text_file(path: str | Path, what: str = "file") -> str:
         return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
+
+
+def read_csv_rows(path: Path, where: str) -> list[list[str]]:
+    """The non-blank rows of the CSV file ``path`` (UTF-8, a byte-order mark dropped); an
+    unreadable file is one :class:`ConfigError` line starting with ``where``."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{where}: cannot be read as CSV ({exc})") from None
+    return [r for r in rows if any(cell.strip() for cell in r)]
 
 
 def load_npz(path: str | Path, field: str) -> dict[str, Any]:

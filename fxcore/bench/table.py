@@ -13,7 +13,6 @@ targets are held in that space's row order.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 import re
@@ -25,6 +24,7 @@ import numpy as np
 
 from fxcore.domain import SubdomainSpace
 from fxcore.errors import ConfigError
+from fxcore.files import read_csv_rows
 from fxcore.schemas import EvaluationDomain
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -91,12 +91,7 @@ def load_table(spec: str | Path, target: str = "accuracy") -> Table:
     where = f"table {str(path)!r}"
     if not path.is_file():
         raise ConfigError(f"{where}: file not found")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError(f"{where}: cannot be read as CSV ({exc})") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = read_csv_rows(path, where)
     if not rows:
         raise ConfigError(f"{where}: empty file (expected a header and rows)")
     header, body = [h.strip() for h in rows[0]], rows[1:]

@@ -14,13 +14,13 @@ Item ids are the images' paths as written (relative to the folder, or the CSV's 
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fxcore.errors import ConfigError
+from fxcore.files import read_csv_rows
 
 #: file extensions read as images (lower case)
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -86,12 +86,7 @@ def list_csv(path: Path) -> Listing:
     where = f"data.csv {path}"
     if not path.is_file():
         raise ConfigError(f"{where}: no such file" if not path.exists() else f"{where}: not a file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError(f"{where}: cannot read it ({exc})") from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
+    rows = read_csv_rows(path, where)
     if not rows:
         raise ConfigError(f"{where}: empty; it needs a header row with path (and label)")
     header = [c.strip() for c in rows[0]]
